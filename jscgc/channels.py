@@ -1,0 +1,224 @@
+"""Channels, power normalisation and dB helpers.
+
+Conventions (../DESIGN.md): complex channel symbols are carried as real tensors of shape
+``(..., n, 2)`` (last axis = real, imaginary). After the encoder's power normalisation the
+average power per complex symbol is 1, and ``SNR (dB) = 10 log10(P / N0)`` with ``P = 1``,
+so the complex noise per symbol is CN(0, N0) with N0 = 10^(-SNR/10): variance N0/2 on each
+real component. The SNR is an argument of every call, so one channel object serves a sweep.
+
+AWGN and Rayleigh block fading are differentiable in their input (paper Eq. 11: the
+gradient of the loss reaches the encoder through the channel). BSC and BEC act on bits
+for NECST-style codes (Choi et al., ICML 2019).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+__all__ = [
+    "db_to_linear", "linear_to_db", "noise_variance", "power_normalize", "symbol_power",
+    "AWGN", "RayleighBlockFading", "FadingOutput", "equalize", "BSC", "BEC", "ERASED",
+    "bsc_crossover_for_snr", "as_complex", "as_real",
+]
+
+ERASED = 0.5
+"""Value a BEC writes for an erased bit (bits are 0/1 floats; 0.5 carries no information)."""
+
+
+def db_to_linear(db: torch.Tensor | float) -> torch.Tensor | float:
+    """10^(db/10); keeps the type of its input (float or tensor)."""
+    if isinstance(db, torch.Tensor):
+        return torch.pow(10.0, db / 10.0)
+    return 10.0 ** (db / 10.0)
+
+
+def linear_to_db(x: torch.Tensor | float) -> torch.Tensor | float:
+    """10 log10(x); keeps the type of its input."""
+    if isinstance(x, torch.Tensor):
+        return 10.0 * torch.log10(x)
+    return 10.0 * math.log10(x)
+
+
+def as_complex(z: torch.Tensor) -> torch.Tensor:
+    """(..., n, 2) real -> (..., n) complex view (float32 -> complex64)."""
+    _check_symbols(z)
+    return torch.view_as_complex(z.contiguous())
+
+
+def as_real(z: torch.Tensor) -> torch.Tensor:
+    """(..., n) complex -> (..., n, 2) real."""
+    return torch.view_as_real(z)
+
+
+def _check_symbols(z: torch.Tensor) -> None:
+    if z.dim() < 2 or z.shape[-1] != 2:
+        raise ValueError(
+            f"channel symbols: expected a real tensor of shape (..., n, 2), got {tuple(z.shape)}")
+
+
+def _per_sample(value: torch.Tensor | float, z: torch.Tensor, name: str) -> torch.Tensor:
+    """Broadcast a scalar or one-value-per-sample tensor to z's batch, shape (B, 1, ..., 1)."""
+    v = torch.as_tensor(value, dtype=z.dtype, device=z.device)
+    if v.dim() == 0:
+        v = v.expand(z.shape[0])
+    if v.dim() != 1 or v.shape[0] != z.shape[0]:
+        raise ValueError(
+            f"{name}: expected a scalar or a tensor of shape ({z.shape[0]},), got {tuple(v.shape)}")
+    if not torch.isfinite(v).all():
+        raise ValueError(f"{name}: must be finite, got {v.tolist()}")
+    return v.view(-1, *([1] * (z.dim() - 1)))
+
+
+def noise_variance(snr_db: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:
+    """N0 = 10^(-SNR/10) per complex symbol for unit signal power, shape (B, 1, ..., 1)."""
+    return db_to_linear(-_per_sample(snr_db, z, "snr_db"))
+
+
+def symbol_power(z: torch.Tensor) -> torch.Tensor:
+    """Average power per complex symbol of each sample: (B, ..., n, 2) -> (B,)."""
+    _check_symbols(z)
+    return z.pow(2).flatten(1).sum(1) / (z[..., 0].flatten(1).shape[1])
+
+
+def power_normalize(z: torch.Tensor, over: str = "sample", eps: float = 1e-12) -> torch.Tensor:
+    """Scale symbols to average power 1 per complex symbol.
+
+    Args:
+        z: symbols, shape (B, ..., n, 2).
+        over: ``"sample"`` (default): every sample has power exactly 1 (a per-codeword
+            constraint, as in the paper and MambaJSCC); ``"batch"``: the batch average is 1
+            (the information-theoretic average-power constraint E||z||^2 = n).
+
+    Returns:
+        Tensor of z's shape.
+    """
+    _check_symbols(z)
+    n = z[..., 0].flatten(1).shape[1]
+    if over == "sample":
+        energy = z.pow(2).flatten(1).sum(1)
+        scale = torch.sqrt(n / energy.clamp_min(eps)).view(-1, *([1] * (z.dim() - 1)))
+    elif over == "batch":
+        scale = torch.sqrt(n * z.shape[0] / z.pow(2).sum().clamp_min(eps))
+    else:
+        raise ValueError(f"power_normalize: over must be 'sample' or 'batch', got {over!r}")
+    return z * scale
+
+
+class AWGN(nn.Module):
+    """Complex AWGN: y = z + w, w ~ CN(0, N0 I), N0 = 10^(-SNR/10) (unit signal power)."""
+
+    def forward(self, z: torch.Tensor, snr_db: torch.Tensor | float,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Args: z (B, ..., n, 2); snr_db scalar or (B,). Returns y of z's shape."""
+        _check_symbols(z)
+        std = torch.sqrt(noise_variance(snr_db, z) / 2)
+        noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        return z + std * noise
+
+
+class FadingOutput(NamedTuple):
+    """What a fading channel returns: the received symbols (B, n, 2) and the gain per symbol
+    (B, n, 2) (each block's complex gain repeated over its symbols; this is the CSI)."""
+    received: torch.Tensor
+    gain: torch.Tensor
+
+
+class RayleighBlockFading(nn.Module):
+    """y = h ⊙ z + w with one h ~ CN(0, 1) per block of ``block_size`` symbols.
+
+    Args:
+        block_size: symbols sharing one gain; ``None`` means one gain per sample (slow fading).
+    """
+
+    def __init__(self, block_size: int | None = None):
+        super().__init__()
+        if block_size is not None and block_size < 1:
+            raise ValueError(f"block_size: expected a positive integer or None, got {block_size}")
+        self.block_size = block_size
+
+    def sample_gain(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw block gains and expand them to z's shape (B, n, 2)."""
+        _check_symbols(z)
+        b, n = z.shape[0], z[0, ..., 0].numel()
+        size = n if self.block_size is None else self.block_size
+        blocks = math.ceil(n / size)
+        h = torch.randn((b, blocks, 2), generator=generator, device=z.device, dtype=z.dtype)
+        h = (h / math.sqrt(2)).repeat_interleave(size, dim=1)[:, :n]
+        return h.reshape(z.shape)
+
+    def forward(self, z: torch.Tensor, snr_db: torch.Tensor | float,
+                generator: torch.Generator | None = None,
+                gain: torch.Tensor | None = None) -> FadingOutput:
+        """Args: z (B, n, 2); snr_db scalar or (B,); gain (B, n, 2) to fix h (else drawn first,
+        then the noise, from ``generator``). Returns FadingOutput(received, gain)."""
+        if gain is None:
+            gain = self.sample_gain(z, generator)
+        faded = as_real(as_complex(gain) * as_complex(z))
+        return FadingOutput(AWGN()(faded, snr_db, generator), gain)
+
+
+def equalize(received: torch.Tensor, gain: torch.Tensor, snr_db: torch.Tensor | float,
+             method: str = "mmse") -> torch.Tensor:
+    """Per-symbol equalisation with known CSI.
+
+    Zero-forcing: y / h. MMSE (unit-power symbols): conj(h) y / (|h|^2 + N0).
+    Shapes: received, gain (B, n, 2); returns (B, n, 2).
+    """
+    y, h = as_complex(received), as_complex(gain)
+    if method == "zf":
+        return as_real(y / h)
+    if method == "mmse":
+        n0 = noise_variance(snr_db, received)[..., 0]
+        return as_real(h.conj() * y / (h.abs().pow(2) + n0))
+    raise ValueError(f"equalize: method must be 'mmse' or 'zf', got {method!r}")
+
+
+def _check_prob(p: float, name: str) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1], got {p}")
+
+
+def _check_bits(bits: torch.Tensor) -> None:
+    if not bool(((bits == 0) | (bits == 1)).all()):
+        raise ValueError("bits: expected a tensor of 0/1 values")
+
+
+class BSC(nn.Module):
+    """Binary symmetric channel: each bit flips independently with probability ``p``."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        _check_prob(p, "BSC crossover p")
+        self.p = p
+
+    def forward(self, bits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """bits: any shape, 0/1 floats. Returns the received bits, same shape."""
+        _check_bits(bits)
+        flips = torch.rand(bits.shape, generator=generator, device=bits.device) < self.p
+        return torch.where(flips, 1 - bits, bits)
+
+
+class BEC(nn.Module):
+    """Binary erasure channel: each bit is erased (set to ``ERASED`` = 0.5) with probability ``e``."""
+
+    def __init__(self, e: float):
+        super().__init__()
+        _check_prob(e, "BEC erasure probability e")
+        self.e = e
+
+    def forward(self, bits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """bits: any shape, 0/1 floats. Returns bits with erasures, same shape."""
+        _check_bits(bits)
+        erased = torch.rand(bits.shape, generator=generator, device=bits.device) < self.e
+        return torch.where(erased, torch.full_like(bits, ERASED), bits)
+
+
+def bsc_crossover_for_snr(snr_db: float) -> float:
+    """Crossover of hard-decision BPSK over AWGN at the same SNR per symbol: Q(sqrt(2 SNR)).
+
+    Q(x) = erfc(x / sqrt 2) / 2, so p = erfc(sqrt(SNR)) / 2.
+    """
+    return 0.5 * math.erfc(math.sqrt(db_to_linear(snr_db)))

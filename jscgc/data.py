@@ -1,0 +1,46 @@
+"""Data sources for the training loop: ``source(batch_size, generator) -> x0`` (CPU tensors).
+
+Low-dimensional toy distributions live here; manifolds of known intrinsic dimension live in
+``theory.manifolds`` and are turned into sources with :func:`manifold_source`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+DataSource = Callable[[int, torch.Generator], torch.Tensor]
+
+
+def ring(radius: float = 1.0) -> DataSource:
+    """Uniform on the circle of ``radius`` in R^2: (B, 2)."""
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        theta = 2 * math.pi * torch.rand(n, generator=generator)
+        return radius * torch.stack([torch.cos(theta), torch.sin(theta)], dim=1)
+    return sample
+
+
+def gaussian_mixture(centres: torch.Tensor, std: float) -> DataSource:
+    """Equal-weight isotropic Gaussian mixture with ``centres`` (K, m): (B, m)."""
+    centres = torch.as_tensor(centres, dtype=torch.float32)
+
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        k = torch.randint(len(centres), (n,), generator=generator)
+        return centres[k] + std * torch.randn(n, centres.shape[1], generator=generator)
+    return sample
+
+
+def gaussian(dim: int, std: float = 1.0) -> DataSource:
+    """i.i.d. N(0, std^2) in R^dim: (B, dim)."""
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        return std * torch.randn(n, dim, generator=generator)
+    return sample
+
+
+def manifold_source(manifold) -> DataSource:
+    """Uniform samples of a ``theory.manifolds`` manifold as float32 tensors (B, m)."""
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        return torch.as_tensor(manifold.sample(n, seed), dtype=torch.float32)
+    return sample
