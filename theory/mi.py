@@ -1,0 +1,192 @@
+"""Mutual-information estimators and closed forms. Every function returns bits.
+
+Known Gaussian channel Y = f(X) + σ Z (σ per real component, Z ~ N(0, I)):
+  * ``discrete_mi`` — X uniform on K codewords: I = log2 K − E[−log2 p(x | y)], exact up to
+    Monte Carlo, with its standard error.
+  * ``mi_sandwich`` — any X: InfoNCE with the true likelihood (lower) and its leave-one-out
+    variant (upper), Poole et al. (ICML 2019).
+  * ``kolchinsky_tracey`` — closed-form bounds for Gaussian mixtures (Entropy 2017).
+Closed forms: ``gaussian_channel_mi``, ``gaussian_pair_mi``, ``awgn_capacity``.
+Unknown channel law (samples only): ``KSG`` (Kraskov et al. 2004, multivariate, on
+scikit-learn's KD-trees — sklearn's mutual_info_regression is univariate) and ``InfoNCE``
+(a trained critic; ≤ log2 batch by construction). Both offer ``estimate(x, y) -> bits``.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from scipy.special import digamma, logsumexp
+from sklearn.neighbors import KDTree
+
+LN2 = math.log(2.0)
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate in bits and its standard error."""
+    bits: float
+    stderr: float
+
+
+class Sandwich(NamedTuple):
+    """Lower and upper estimates of I in bits with their standard errors."""
+    low: float
+    high: float
+    low_stderr: float
+    high_stderr: float
+
+
+def awgn_capacity(n_real: int, snr_db) -> np.ndarray:
+    """I(X; Ŷ) ≤ (n_real / 2) log2(1 + SNR) for n_real real channel uses at per-use SNR
+    (= k log2(1 + SNR) for k complex symbols)."""
+    return 0.5 * n_real * np.log2(1 + 10 ** (np.asarray(snr_db, float) / 10))
+
+
+def gaussian_channel_mi(A: np.ndarray, cov: np.ndarray, noise_var: float) -> float:
+    """Y = A X + N, X ~ N(0, Σ), N ~ N(0, σ² I): I = ½ log2 det(I + A Σ Aᵀ / σ²)."""
+    A = np.atleast_2d(A)
+    M = np.eye(A.shape[0]) + A @ cov @ A.T / noise_var
+    return 0.5 * np.linalg.slogdet(M)[1] / LN2
+
+
+def gaussian_pair_mi(rho: float, dim: int = 1) -> float:
+    """dim independent pairs of unit Gaussians with correlation ρ: −(dim/2) log2(1 − ρ²)."""
+    return -0.5 * dim * math.log2(1 - rho ** 2)
+
+
+def _pairwise_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum((a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :], 0.0)
+
+
+def discrete_mi(codewords: np.ndarray, sigma: float, n: int = 20000, seed: int = 0,
+                chunk: int = 4096) -> Estimate:
+    """I(X; Y) for X uniform on the rows of ``codewords`` (K, D) and Y = c_X + σ Z.
+
+    The posterior p(x | y) is a softmax of −‖y − c_j‖² / (2σ²), so
+    I = log2 K − E[−log2 p(X | Y)], estimated by Monte Carlo with n draws.
+    """
+    c = np.asarray(codewords, float)
+    k = len(c)
+    rng = np.random.default_rng(seed)
+    terms = []
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        idx = rng.integers(0, k, m)
+        y = c[idx] + sigma * rng.standard_normal((m, c.shape[1]))
+        logits = -_pairwise_sq(y, c) / (2 * sigma ** 2)
+        terms.append((logits[np.arange(m), idx] - logsumexp(logits, axis=1)) / LN2)
+    t = np.concatenate(terms)  # log2 p(x | y), <= 0
+    return Estimate(float(math.log2(k) + t.mean()), float(t.std(ddof=1) / math.sqrt(n)))
+
+
+def mi_sandwich(fx: np.ndarray, sigma: float, batch: int = 2048, seed: int = 0) -> Sandwich:
+    """Bounds on I(X; Y) for Y = f(X) + σ Z given codes fx = f(x_i) (N, D) of i.i.d. samples.
+
+    In every batch of M samples, L_ij = log p(y_i | x_j). Lower (InfoNCE with the true critic):
+    mean_i[L_ii − log mean_j L_ij] ≤ I. Upper (leave-one-out): mean_i[L_ii − log mean_{j≠i} L_ij]
+    ≥ I in expectation. Trust the pair when the gap is small (needs log2 M ≳ I + 4).
+    """
+    fx = np.asarray(fx, float)
+    rng = np.random.default_rng(seed)
+    low, high = [], []
+    for start in range(0, len(fx) - batch + 1, batch):
+        f = fx[start:start + batch]
+        y = f + sigma * rng.standard_normal(f.shape)
+        L = -_pairwise_sq(y, f) / (2 * sigma ** 2)
+        diag = np.diag(L).copy()
+        low.append(diag - (logsumexp(L, axis=1) - math.log(batch)))
+        np.fill_diagonal(L, -np.inf)
+        high.append(diag - (logsumexp(L, axis=1) - math.log(batch - 1)))
+    if not low:
+        raise ValueError(f"mi_sandwich: need at least batch={batch} samples, got {len(fx)}")
+    lo, hi = np.concatenate(low) / LN2, np.concatenate(high) / LN2
+    return Sandwich(float(lo.mean()), float(hi.mean()),
+                    float(lo.std(ddof=1) / math.sqrt(len(lo))), float(hi.std(ddof=1) / math.sqrt(len(hi))))
+
+
+def kolchinsky_tracey(means: np.ndarray, sigma: float, weights: np.ndarray | None = None):
+    """Bounds on I(C; Y) for Y ~ Σ_k w_k N(μ_k, σ² I) and C the component: pairwise-distance
+    estimators with the Bhattacharyya distance (lower) and the KL divergence (upper).
+    For equal isotropic covariances KL = ‖Δμ‖²/(2σ²), BD = ‖Δμ‖²/(8σ²). Returns (low, high)."""
+    mu = np.asarray(means, float)
+    w = np.full(len(mu), 1 / len(mu)) if weights is None else np.asarray(weights, float)
+    d2 = _pairwise_sq(mu, mu)
+
+    def est(div):
+        return float(-(w * logsumexp(-div, b=w[None, :], axis=1)).sum() / LN2)
+    return est(d2 / (8 * sigma ** 2)), est(d2 / (2 * sigma ** 2))
+
+
+class KSG:
+    """Kraskov–Stögbauer–Grassberger estimator (algorithm 1) for multivariate x and y.
+
+    ε_i is the max-norm distance to the k-th neighbour in the joint space; n_x, n_y count points
+    strictly closer than ε_i in each marginal; Î = ψ(k) + ψ(N) − ⟨ψ(n_x + 1) + ψ(n_y + 1)⟩.
+    Biased low in high dimension and at high MI (THEORY.md).
+    """
+
+    def __init__(self, k: int = 3):
+        if k < 1:
+            raise ValueError(f"KSG: k must be >= 1, got {k}")
+        self.k = k
+
+    def estimate(self, x: np.ndarray, y: np.ndarray) -> float:
+        x = np.asarray(x, float).reshape(len(x), -1)
+        y = np.asarray(y, float).reshape(len(y), -1)
+        if len(x) != len(y):
+            raise ValueError(f"KSG: x and y need the same number of rows, got {len(x)} and {len(y)}")
+        n = len(x)
+        joint = np.concatenate([x, y], axis=1)
+        dist, _ = KDTree(joint, metric="chebyshev").query(joint, k=self.k + 1)
+        eps = np.nextafter(dist[:, -1], 0)  # strictly closer than the k-th neighbour
+        nx = KDTree(x, metric="chebyshev").query_radius(x, eps, count_only=True) - 1
+        ny = KDTree(y, metric="chebyshev").query_radius(y, eps, count_only=True) - 1
+        nats = digamma(self.k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
+        return float(nats / LN2)
+
+
+class InfoNCE:
+    """InfoNCE lower bound with a learned separable critic f(x, y) = g(x)ᵀ h(y) (MLPs).
+
+    Trained on random batches of the given pairs, then evaluated on held-out pairs:
+    Î = mean_i[f(x_i, y_i) − log mean_j f(x_i, y_j)] ≤ log2(batch) bits by construction.
+    """
+
+    def __init__(self, batch: int = 256, steps: int = 600, hidden: int = 128, embed: int = 32,
+                 lr: float = 2e-3, seed: int = 0):
+        self.batch, self.steps, self.hidden, self.embed, self.lr, self.seed = (
+            batch, steps, hidden, embed, lr, seed)
+
+    def _net(self, d_in):
+        return torch.nn.Sequential(torch.nn.Linear(d_in, self.hidden), torch.nn.ReLU(),
+                                   torch.nn.Linear(self.hidden, self.hidden), torch.nn.ReLU(),
+                                   torch.nn.Linear(self.hidden, self.embed))
+
+    @staticmethod
+    def _bound(gx, hy):
+        scores = gx @ hy.T
+        return (scores.diag() - torch.logsumexp(scores, 1) + math.log(len(gx))).mean()
+
+    def estimate(self, x: np.ndarray, y: np.ndarray) -> float:
+        g = torch.Generator().manual_seed(self.seed)
+        torch.manual_seed(self.seed)
+        x = torch.as_tensor(np.asarray(x, float).reshape(len(x), -1), dtype=torch.float32)
+        y = torch.as_tensor(np.asarray(y, float).reshape(len(y), -1), dtype=torch.float32)
+        n_train = len(x) * 3 // 4
+        if len(x) - n_train < self.batch:
+            raise ValueError(f"InfoNCE: need at least {4 * self.batch} samples, got {len(x)}")
+        fx, fy = self._net(x.shape[1]), self._net(y.shape[1])
+        opt = torch.optim.Adam([*fx.parameters(), *fy.parameters()], lr=self.lr)
+        for _ in range(self.steps):
+            i = torch.randint(0, n_train, (self.batch,), generator=g)
+            loss = -self._bound(fx(x[i]), fy(y[i]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            xt, yt = x[n_train:], y[n_train:]
+            vals = [self._bound(fx(xt[s:s + self.batch]), fy(yt[s:s + self.batch]))
+                    for s in range(0, len(xt) - self.batch + 1, self.batch)]
+        return float(torch.stack(vals).mean() / LN2)
