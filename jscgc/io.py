@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _umask_mode(path: Path, mode: int = 0o666) -> None:
+    """mkstemp creates files 0600; give results the usual permissions (mode & ~umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, mode & ~mask)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -17,6 +24,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        _umask_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -40,6 +48,7 @@ def atomic_save(path: str | os.PathLike, save: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         save(Path(tmp))
+        _umask_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -58,6 +67,7 @@ def atomic_dir(final: str | os.PathLike, fill: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
     try:
         fill(tmp)
+        _umask_mode(tmp, 0o777)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -84,9 +84,11 @@ def continuum_fano_holds(mi_bits, pe, pmax) -> np.ndarray:
 
 def delta_star_continuum(mi_bits: float, p: float, pmax: Callable[[float], float],
                          delta_hi: float, tol: float = 1e-9) -> float:
-    """The smallest δ that the continuum Fano inequality allows at P_e = p:
-    inf{δ : kl2(1 − p ‖ P_max(δ)) ≤ I}. P_max must be non-decreasing in δ. Bisection on
-    (0, delta_hi]; returns delta_hi if even that is excluded."""
+    """The continuum-Fano lower bound on δ at P_e = p: inf{δ : kl2(1 − p ‖ P_max(δ)) ≤ I}.
+
+    P_max must be non-decreasing in δ. Bisection on (0, delta_hi]; returns the largest δ known
+    to be excluded (within ``tol`` below the infimum, so still a valid lower bound), 0 when
+    everything is allowed, and delta_hi if even that is excluded."""
     def allowed(delta):
         q = pmax(delta)
         return q >= 1 - p or kl2(1 - p, q) <= mi_bits
@@ -96,7 +98,7 @@ def delta_star_continuum(mi_bits: float, p: float, pmax: Callable[[float], float
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if allowed(mid) else (mid, hi)
-    return hi
+    return lo
 
 
 class FanoCheck(NamedTuple):

@@ -31,14 +31,16 @@ class MLPVelocity(ModelMixin, ConfigMixin):
         n_symbols: complex symbols n in ŷ.
         hidden, depth: width and number of residual hidden layers.
         time_dim: size of the sinusoidal time embedding.
+        cond_depth: hidden layers of the network that embeds ŷ before it is injected; the
+            embedding also enters the input layer next to x_t and t.
     """
 
     @register_to_config
     def __init__(self, dim: int, n_symbols: int, hidden: int = 256, depth: int = 3,
-                 time_dim: int = 32):
+                 time_dim: int = 32, cond_depth: int = 2):
         super().__init__()
-        self.inp = nn.Linear(dim + time_dim, hidden)
-        self.cond = mlp(2 * n_symbols + 1, hidden, hidden, 1)
+        self.inp = nn.Linear(dim + time_dim + hidden, hidden)
+        self.cond = mlp(2 * n_symbols + 1, hidden, hidden, cond_depth)
         self.inject = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.out = nn.Linear(hidden, dim)
@@ -46,8 +48,8 @@ class MLPVelocity(ModelMixin, ConfigMixin):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, received: Received) -> torch.Tensor:
         temb = time_embedding(t, self.config.time_dim).to(x_t.dtype)
-        h = self.inp(torch.cat([x_t, temb], dim=1))
         c = self.act(self.cond(condition_features(received)))
+        h = self.inp(torch.cat([x_t, temb, c], dim=1))
         for layer, inject in zip(self.layers, self.inject):
             h = h + layer(self.act(h + inject(c)))
         return self.out(self.act(h))
