@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 from experiments.toy_common import ToySource, codebook_source, default_sources  # noqa: E402
 from jscgc import AWGN, JSCGC, MSEReconstruction  # noqa: E402
-from jscgc.data import DataSource  # noqa: E402
+from jscgc.data import manifold_source  # noqa: E402
 from jscgc.decoders import MLPDecoder  # noqa: E402
 from jscgc.encoders import MLPEncoder  # noqa: E402
 from jscgc.generators import MLPVelocity  # noqa: E402
@@ -82,13 +82,6 @@ def build_system(method: str, src: ToySource, cfg: Config):
     if method == "mse":
         return MSEReconstruction(enc, AWGN(), MLPDecoder(src.m, src.n_symbols, hidden=cfg.hidden, depth=3))
     raise ValueError(f"--methods: unknown method {method!r}; expected some of {METHODS}")
-
-
-def _as_source(src: ToySource) -> DataSource:
-    def sample(n, generator):
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        return torch.as_tensor(src.sample(n, seed), dtype=torch.float32)
-    return sample
 
 
 def quantile_ci(err: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float, float]:
@@ -180,7 +173,7 @@ def run_job(job):
                      lr_schedule="cosine", warmup=min(50, cfg.train_steps // 10),
                      snr_db=train_snr, seed=seed, progress=False)
     t0 = time.time()
-    losses = train(system, _as_source(src), tc).losses
+    losses = train(system, manifold_source(src), tc).losses
     seconds = time.time() - t0
     system.eval()
     out = ([], [], [])

@@ -39,7 +39,8 @@ def gaussian(dim: int, std: float = 1.0) -> DataSource:
 
 
 def manifold_source(manifold) -> DataSource:
-    """Uniform samples of a ``theory.manifolds`` manifold as float32 tensors (B, m)."""
+    """Samples of anything with ``sample(n, seed) -> (n, m) array`` (a ``theory.manifolds``
+    manifold, a toy source) as float32 tensors (B, m)."""
     def sample(n: int, generator: torch.Generator) -> torch.Tensor:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         return torch.as_tensor(manifold.sample(n, seed), dtype=torch.float32)
