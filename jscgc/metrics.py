@@ -1,0 +1,344 @@
+"""Image metrics, in one module, each stating its input range and orientation.
+
+All images are float RGB (B, 3, H, W) in [0, 1]; ``ref`` is the source, ``out`` the reconstruction.
+
+Per-image metrics (``PER_IMAGE``, each returns (B,)):
+
+============== =========== ==========================================================================
+name           better      what
+============== =========== ==========================================================================
+psnr           higher      10 log10(1 / MSE) in dB (torchmetrics); identical images give +inf
+ms_ssim        higher      multi-scale SSIM (torchmetrics), in [0, 1]; scales reduced for small images
+psnr_lp8       higher      PSNR after 8x8 average pooling of both: semantic consistency (layout, colour)
+psnr_lp16      higher      PSNR after 16x16 average pooling
+colour_dist    lower       distance between per-channel means and standard deviations (RGB, [0, 1])
+psd_dist       lower       mean |Δ log10| of radially averaged power spectra (exposes blur and noise)
+hf_ratio       closer to 1 mean |Laplacian| of out / that of ref (< 1 blur, > 1 extra texture)
+lpips          lower       LPIPS (Zhang et al. 2018); needs backbone weights, else "unavailable"
+dino           higher      cosine similarity of DINO ViT CLS features; needs weights, else "unavailable"
+============== =========== ==========================================================================
+
+Set metrics (``SET``, each returns a float over all images): ``latent_fd`` — Fréchet distance
+between TAEF2-encoder features of the two sets, every latent position a sample: a distributional
+*proxy*, not FID; ``rfid`` — Fréchet Inception distance (needs Inception weights, else unavailable).
+
+A metric whose weights are missing is reported as unavailable by name with the reason, never with a
+made-up number: see :func:`available_metrics`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["psnr", "ms_ssim", "lowpass_psnr", "colour_distance", "radial_power_spectrum",
+           "power_spectrum_distance", "hf_ratio", "frechet_distance", "latent_features",
+           "MetricUnavailable", "Metric", "METRICS", "available_metrics", "evaluate_images",
+           "evaluate_sets", "lpips_distance"]
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric's weights or library are missing; the message says which."""
+
+
+def _check(ref: torch.Tensor, out: torch.Tensor) -> None:
+    if ref.shape != out.shape or ref.dim() != 4 or ref.shape[1] != 3:
+        raise ValueError(f"metrics: expected two (B, 3, H, W) images in [0, 1] of the same shape, got "
+                         f"{tuple(ref.shape)} and {tuple(out.shape)}")
+
+
+def psnr(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB per image for data range 1: (B,). Identical images give +inf (no cap)."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    _check(ref, out)
+    return peak_signal_noise_ratio(out.double(), ref.double(), data_range=1.0, reduction="none",
+                                   dim=(1, 2, 3)).float()
+
+
+_MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """MS-SSIM per image (B,) with an 11x11 Gaussian window; identical images give 1.
+
+    Standard five scales need a short side ≥ 161 px; smaller images use as many scales as fit
+    (betas renormalised), and below 11 px it is undefined (ValueError)."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+
+    _check(ref, out)
+    side = min(ref.shape[-2:])
+    scales = min(5, int(math.floor(math.log2((side - 1) / 10))) + 1) if side > 10 else 0
+    if scales < 1:
+        raise ValueError(f"ms_ssim: images need a short side of at least 11 px, got {side}")
+    betas = _MS_SSIM_BETAS[:scales]
+    betas = tuple(b / sum(betas) for b in betas)
+    return msssim(out.double(), ref.double(), data_range=1.0, betas=betas, reduction="none",
+                  normalize="relu").float()
+
+
+def lowpass_psnr(ref: torch.Tensor, out: torch.Tensor, factor: int) -> torch.Tensor:
+    """PSNR (B,) after ``factor``x``factor`` average pooling of both images: it keeps layout and
+    colour and discards texture, so a generator that follows ŷ scores close to an MSE decoder
+    while one that invents content does not (issue #9's semantic-consistency measure)."""
+    _check(ref, out)
+    return psnr(F.avg_pool2d(ref, factor), F.avg_pool2d(out, factor))
+
+
+def colour_distance(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance between the (mean, std) of each RGB channel of the two images: (B,).
+
+    0 for identical colour statistics; a global colour cast of c in every channel gives √3·c."""
+    _check(ref, out)
+    stats = lambda x: torch.cat([x.mean((2, 3)), x.std((2, 3))], dim=1)  # noqa: E731
+    return (stats(ref) - stats(out)).norm(dim=1)
+
+
+def radial_power_spectrum(images: torch.Tensor, bins: int = 32) -> torch.Tensor:
+    """Radially averaged power spectrum of the luma: (B, bins), bin k covers radii in
+    [k, k+1)·r_max/bins of the centred 2-D FFT (DC excluded), mean power per bin."""
+    luma = (images * torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype,
+                                  device=images.device).view(1, 3, 1, 1)).sum(1)
+    luma = luma - luma.mean((1, 2), keepdim=True)
+    power = torch.fft.fftshift(torch.fft.fft2(luma.double()), dim=(-2, -1)).abs().pow(2)
+    h, w = luma.shape[-2:]
+    fy = (torch.arange(h, device=images.device) - h // 2).double() / h
+    fx = (torch.arange(w, device=images.device) - w // 2).double() / w
+    r = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    idx = (r / 0.5 * bins).long().clamp(max=bins)          # radius 0.5 cycles/px = Nyquist
+    idx[r == 0] = bins                                     # drop DC
+    flat = power.flatten(1)
+    sums = torch.zeros(power.shape[0], bins + 1, dtype=flat.dtype, device=flat.device)
+    sums.index_add_(1, idx.flatten(), flat)
+    counts = torch.bincount(idx.flatten(), minlength=bins + 1).clamp(min=1)
+    return (sums / counts)[:, :bins]
+
+
+def power_spectrum_distance(ref: torch.Tensor, out: torch.Tensor, bins: int = 32) -> torch.Tensor:
+    """Mean over radial bins of |log10 P_out − log10 P_ref|: (B,). 0 for equal spectra; blur
+    removes high-frequency power and raises it, as does added noise."""
+    _check(ref, out)
+    eps = 1e-12
+    a, b = radial_power_spectrum(ref, bins), radial_power_spectrum(out, bins)
+    return (torch.log10(a + eps) - torch.log10(b + eps)).abs().mean(1).float()
+
+
+def hf_ratio(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Mean |Laplacian| of ``out`` over that of ``ref`` per image: (B,). 1 = as sharp as the source."""
+    _check(ref, out)
+    k = torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=ref.dtype, device=ref.device)
+    k = k.view(1, 1, 3, 3).repeat(3, 1, 1, 1)
+    lap = lambda x: F.conv2d(x, k, groups=3).abs().mean((1, 2, 3))  # noqa: E731
+    return lap(out) / lap(ref).clamp(min=1e-12)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets a (n, d) and b (m, d):
+    |μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½)  (Heusel et al. 2017, Eq. 6)."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"frechet_distance: expected (n, d) and (m, d) with n, m ≥ 2, got {a.shape}, {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sa, sb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    covmean = linalg.sqrtm(sa @ sb)
+    if not np.isfinite(covmean).all():
+        off = np.eye(len(sa)) * 1e-6
+        covmean = linalg.sqrtm((sa + off) @ (sb + off))
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean))
+
+
+def latent_features(images: torch.Tensor, extractor) -> np.ndarray:
+    """TAEF2 (or any extractor's) latents of (B, 3, H, W) images, every position a row: (B·h·w, C).
+    Images are cropped to a multiple of the extractor's factor."""
+    f = extractor.factor
+    h, w = images.shape[-2] // f * f, images.shape[-1] // f * f
+    with torch.no_grad():
+        z = extractor.encode(images[..., :h, :w])
+    return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).double().cpu().numpy()
+
+
+def lpips_distance(ref: torch.Tensor, out: torch.Tensor, features: Callable, heads: list) -> torch.Tensor:
+    """LPIPS (Zhang et al. 2018, Eq. 1): Σ_l mean_hw |w_l ⊙ (f̂_l(ref) − f̂_l(out))|², with f̂ the
+    channel-unit-normalised features of each layer l. ``features(x in [-1, 1]) -> [maps]``,
+    ``heads``: one 1x1 conv (C_l -> 1) per layer. Returns (B,); 0 for identical images."""
+    _check(ref, out)
+    unit = lambda t: t / (t.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)  # noqa: E731
+    total = 0
+    for fa, fb, head in zip(features(ref * 2 - 1), features(out * 2 - 1), heads):
+        total = total + head((unit(fa) - unit(fb)).pow(2)).mean((1, 2, 3))
+    return total
+
+
+# ----------------------------------------------------------------------------- weight loaders
+def _weights(sub: str) -> Path:
+    from jscgc.latents import weights_root
+
+    root = weights_root()
+    if root is None or not (root / sub).exists():
+        raise MetricUnavailable(f"weights '{sub}' not found (set JSCGC_WEIGHTS to a folder holding {sub})")
+    return root / sub
+
+
+def _lpips_model():
+    """LPIPS-AlexNet: torchvision's AlexNet features from ``<weights>/lpips/alexnet.pth`` and the
+    linear heads from ``<weights>/lpips/alex.pth`` (the file the ``lpips`` package ships)."""
+    folder = _weights("lpips")
+    try:
+        import torchvision
+    except Exception as err:  # the CPU image's torchvision fails to load its C ops
+        raise MetricUnavailable(f"lpips needs torchvision for AlexNet ({type(err).__name__})") from None
+    for f in ("alexnet.pth", "alex.pth"):
+        if not (folder / f).is_file():
+            raise MetricUnavailable(f"lpips: {folder / f} is missing")
+    net = torchvision.models.alexnet().features
+    net.load_state_dict({k.removeprefix("features."): v for k, v in
+                         torch.load(folder / "alexnet.pth", map_location="cpu").items()
+                         if k.startswith("features.")})
+    taps, chans = (1, 4, 7, 9, 11), (64, 192, 384, 256, 256)
+    lin = torch.load(folder / "alex.pth", map_location="cpu")
+    heads = []
+    for i, c in enumerate(chans):
+        conv = torch.nn.Conv2d(c, 1, 1, bias=False)
+        conv.weight.data.copy_(lin[f"lin{i}.model.1.weight"])
+        heads.append(conv)
+    shift = torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+
+    def features(x):
+        x, maps = (x - shift) / scale, []
+        for i, layer in enumerate(net):
+            x = layer(x)
+            if i in taps:
+                maps.append(x)
+        return maps
+
+    return features, heads
+
+
+def _dino_model():
+    """DINO ViT (e.g. facebook/dino-vitb16) from ``<weights>/dino`` through transformers."""
+    folder = _weights("dino")
+    try:
+        from transformers import AutoModel
+    except Exception:
+        raise MetricUnavailable("dino needs the transformers package") from None
+    return AutoModel.from_pretrained(folder).eval()
+
+
+def dino_similarity(ref: torch.Tensor, out: torch.Tensor, model) -> torch.Tensor:
+    """Cosine similarity of the CLS token of a ViT (ImageNet-normalised 224x224 input): (B,)."""
+    _check(ref, out)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    size = getattr(getattr(model, "config", None), "image_size", 224)
+    prep = lambda x: (F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)  # noqa: E731
+                      .clamp(0, 1) - mean.to(x)) / std.to(x)
+    with torch.no_grad():
+        a = model(pixel_values=prep(ref)).last_hidden_state[:, 0]
+        b = model(pixel_values=prep(out)).last_hidden_state[:, 0]
+    return F.cosine_similarity(a, b, dim=1)
+
+
+def _inception_features():
+    """Inception-v3 pool features via torch-fidelity with ``<weights>/fid/pt_inception-2015-12-05-6726825d.pth``."""
+    folder = _weights("fid")
+    path = folder / "pt_inception-2015-12-05-6726825d.pth"
+    if not path.is_file():
+        raise MetricUnavailable(f"rfid: {path} is missing")
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except Exception:
+        raise MetricUnavailable("rfid needs the torch-fidelity package") from None
+    net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+    net.eval()
+
+    def features(x):
+        with torch.no_grad():
+            return net((x * 255).round().to(torch.uint8))[0].double().cpu().numpy()
+
+    return features
+
+
+# ----------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Metric:
+    """A metric's name, orientation ("higher", "lower", "one" = closer to 1) and kind."""
+    name: str
+    better: str
+    kind: str          # "image": (ref, out) -> (B,); "set": (refs, outs) -> float
+    label: str
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("psnr", "higher", "image", "PSNR (dB)"),
+    Metric("ms_ssim", "higher", "image", "MS-SSIM"),
+    Metric("psnr_lp8", "higher", "image", "low-pass PSNR ÷8 (dB)"),
+    Metric("psnr_lp16", "higher", "image", "low-pass PSNR ÷16 (dB)"),
+    Metric("colour_dist", "lower", "image", "colour-statistics distance"),
+    Metric("psd_dist", "lower", "image", "power-spectrum distance"),
+    Metric("hf_ratio", "one", "image", "high-frequency energy ratio"),
+    Metric("lpips", "lower", "image", "LPIPS"),
+    Metric("dino", "higher", "image", "DINO score"),
+    Metric("latent_fd", "lower", "set", "TAEF2-feature Fréchet distance (proxy, not FID)"),
+    Metric("rfid", "lower", "set", "rFID"),
+]}
+
+_OFFLINE = {"psnr": psnr, "ms_ssim": ms_ssim, "psnr_lp8": lambda r, o: lowpass_psnr(r, o, 8),
+            "psnr_lp16": lambda r, o: lowpass_psnr(r, o, 16), "colour_dist": colour_distance,
+            "psd_dist": power_spectrum_distance, "hf_ratio": hf_ratio}
+
+
+def available_metrics(names: list[str] | None = None, extractor=None) -> tuple[dict, dict[str, str]]:
+    """Resolve metrics: ({name: callable}, {name: reason unavailable}).
+
+    ``extractor`` (a TAEF2) enables ``latent_fd``; LPIPS, DINO and rFID load their weights here."""
+    names = list(METRICS) if names is None else names
+    ready, missing = {}, {}
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"metrics: unknown metric {name!r}; expected some of {sorted(METRICS)}")
+        try:
+            if name in _OFFLINE:
+                ready[name] = _OFFLINE[name]
+            elif name == "latent_fd":
+                if extractor is None:
+                    raise MetricUnavailable("latent_fd needs the TAEF2 extractor")
+                ready[name] = _set_frechet(lambda x, e=extractor: latent_features(x, e))
+            elif name == "lpips":
+                feats, heads = _lpips_model()
+                ready[name] = lambda r, o: lpips_distance(r, o, feats, heads)
+            elif name == "dino":
+                model = _dino_model()
+                ready[name] = lambda r, o: dino_similarity(r, o, model)
+            elif name == "rfid":
+                ready[name] = _set_frechet(_inception_features())
+        except MetricUnavailable as err:
+            missing[name] = str(err)
+    return ready, missing
+
+
+def evaluate_images(ref: torch.Tensor, out: torch.Tensor, ready: dict) -> dict[str, list[float]]:
+    """Every ready per-image metric on (B, 3, H, W) pairs: {name: [B values]}."""
+    with torch.no_grad():
+        return {name: fn(ref, out).tolist() for name, fn in ready.items()
+                if METRICS[name].kind == "image"}
+
+
+def evaluate_sets(refs: list[torch.Tensor], outs: list[torch.Tensor], ready: dict) -> dict[str, float]:
+    """Every ready set metric over lists of (1, 3, H, W) images (sizes may differ between items)."""
+    with torch.no_grad():
+        return {name: float(fn(refs, outs)) for name, fn in ready.items() if METRICS[name].kind == "set"}
+
+
+def _set_frechet(features: Callable) -> Callable:
+    """(refs, outs) -> Fréchet distance between the pooled features of the two image lists."""
+    return lambda refs, outs: frechet_distance(np.concatenate([features(r) for r in refs]),
+                                               np.concatenate([features(o) for o in outs]))

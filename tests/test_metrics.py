@@ -1,0 +1,126 @@
+"""Metrics against closed forms and known orderings."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from jscgc import metrics as M
+
+
+def image(seed=0, size=(2, 3, 64, 64)):
+    """A smooth-plus-texture test image in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = size[-2:]
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    base = 0.5 + 0.3 * torch.sin(6 * xx + 3 * yy)
+    return (base + 0.15 * torch.rand(size, generator=g)).clamp(0, 1)
+
+
+def blur(x, sigma=2.0):
+    r = int(3 * sigma)
+    k = torch.exp(-torch.arange(-r, r + 1).float() ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(3, 1, 1, 1), groups=3)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).repeat(3, 1, 1, 1), groups=3)
+
+
+def test_psnr_closed_form_and_identity():
+    x = image()
+    assert torch.isinf(M.psnr(x, x)).all()
+    noisy = x.clone()
+    noisy[0] = x[0] + 0.05 * torch.sign(torch.randn_like(x[0]))       # MSE exactly 0.0025 (no clamp)
+    noisy[1] = x[1] + 0.1
+    assert torch.allclose(M.psnr(x, noisy), torch.tensor([10 * math.log10(1 / 0.0025),
+                                                          10 * math.log10(1 / 0.01)]), atol=1e-4)
+
+
+def test_ms_ssim_identity_and_order():
+    x = image(size=(1, 3, 192, 192))
+    assert torch.allclose(M.ms_ssim(x, x), torch.ones(1), atol=1e-6)
+    assert M.ms_ssim(x, blur(x, 3.0)) < M.ms_ssim(x, blur(x, 1.0)) < 1
+    small = image(size=(1, 3, 48, 48))
+    assert torch.allclose(M.ms_ssim(small, small), torch.ones(1), atol=1e-6)   # fewer scales
+
+
+def test_lowpass_psnr_ignores_texture_but_not_colour():
+    x = image(size=(1, 3, 64, 64))
+    g = torch.Generator().manual_seed(5)
+    texture = torch.rand(1, 3, 64, 64, generator=g) - 0.5
+    texture = texture - F.interpolate(F.avg_pool2d(texture, 16), scale_factor=16)  # zero mean per 16-block
+    swapped = (x + 0.2 * texture)
+    assert M.lowpass_psnr(x, swapped, 16) > 60                   # block means unchanged
+    assert M.psnr(x, swapped) < 30
+    cast = x + 0.1
+    assert torch.allclose(M.lowpass_psnr(x, cast, 16), torch.tensor([20.0]), atol=1e-3)
+
+
+def test_colour_distance_closed_form():
+    x = image()
+    assert torch.allclose(M.colour_distance(x, x), torch.zeros(2))
+    assert torch.allclose(M.colour_distance(x, x + 0.1), torch.full((2,), math.sqrt(3) * 0.1), atol=1e-5)
+
+
+def test_power_spectrum_distance_ranks_blur_worse():
+    x = image(size=(1, 3, 128, 128))
+    assert float(M.power_spectrum_distance(x, x)) == 0
+    d1, d3 = M.power_spectrum_distance(x, blur(x, 1.0)), M.power_spectrum_distance(x, blur(x, 3.0))
+    assert 0 < d1 < d3
+    assert M.hf_ratio(x, blur(x, 2.0)) < 0.6 and torch.allclose(M.hf_ratio(x, x), torch.ones(1))
+
+
+def test_radial_spectrum_of_a_pure_tone_peaks_at_its_frequency():
+    n, cycles = 64, 8                                          # 8/64 = 0.125 cycles/px
+    xx = torch.arange(n).float()
+    tone = (0.5 + 0.4 * torch.cos(2 * math.pi * cycles * xx / n)).view(1, 1, 1, n).expand(1, 3, n, n)
+    spec = M.radial_power_spectrum(tone, bins=32)
+    assert int(spec.argmax()) == int(0.125 / 0.5 * 32)
+
+
+def test_frechet_closed_form_and_growth():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert M.frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
+    b = a * 2 + 1                  # N(1, 4I) vs N(0, I): 3·1 + 3·(1 + 4 − 2·2) = 6 (for the samples' moments)
+    assert M.frechet_distance(a, b) == pytest.approx(6, rel=0.05)
+    d = [M.frechet_distance(a, a + s * rng.normal(size=a.shape)) for s in (0.1, 0.5, 1.0)]
+    assert d[0] < d[1] < d[2]
+
+
+def test_latent_fd_proxy_self_zero_and_grows_with_noise():
+    from jscgc.latents import TAEF2
+
+    torch.manual_seed(0)
+    ready, missing = M.available_metrics(["latent_fd"], extractor=TAEF2())
+    assert not missing
+    refs = [image(s, (1, 3, 32, 32)) for s in range(4)]
+    g = torch.Generator().manual_seed(1)
+    noisy = lambda s: [(r + s * torch.randn(r.shape, generator=g)).clamp(0, 1) for r in refs]  # noqa: E731
+    fd = [M.evaluate_sets(refs, imgs, ready)["latent_fd"] for imgs in (refs, noisy(0.05), noisy(0.3))]
+    assert abs(fd[0]) < 1e-6 and fd[0] < fd[1] < fd[2]
+
+
+def test_lpips_formula_with_a_tiny_random_backbone():
+    torch.manual_seed(0)
+    convs = [torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 6, 3, stride=2, padding=1)]
+    feats = lambda x: [convs[0](x), convs[1](convs[0](x))]  # noqa: E731
+    heads = [torch.nn.Conv2d(4, 1, 1, bias=False), torch.nn.Conv2d(6, 1, 1, bias=False)]
+    for h in heads:
+        h.weight.data.abs_()
+    x, y = image(), image(9)
+    assert torch.allclose(M.lpips_distance(x, x, feats, heads), torch.zeros(2))
+    d = M.lpips_distance(x, y, feats, heads)
+    assert (d > 0).all() and torch.allclose(d, M.lpips_distance(y, x, feats, heads))
+
+
+def test_unavailable_metrics_are_named_not_invented(monkeypatch, tmp_path):
+    monkeypatch.setenv("JSCGC_WEIGHTS", str(tmp_path))          # an empty weights folder
+    ready, missing = M.available_metrics()
+    for name in ("lpips", "dino", "rfid", "latent_fd"):
+        assert name in missing and name not in ready and missing[name]
+    assert {"psnr", "ms_ssim", "psnr_lp16", "psd_dist"} <= set(ready)
+    values = M.evaluate_images(image(), image(1), ready)
+    assert set(values) == {n for n in ready if M.METRICS[n].kind == "image"}
+    with pytest.raises(ValueError, match="unknown metric"):
+        M.available_metrics(["fid"])
