@@ -80,7 +80,7 @@ def selective_scan_torch(u, delta, A, B, C, D=None, delta_bias=None, delta_softp
         sl = slice(c0, c0 + chunk)
         S = (delta[..., sl].view(b, g, d // g, 1, -1) * A4).clamp(min=-20.0).cumsum(-1)
         inp = bu[..., sl] * B[:, :, None, :, sl]                  # (b, G, D/G, N, T)
-        if S.dtype == torch.float32 and float(S[..., -1].min()) < -80.0:
+        if S.dtype == torch.float32 and float(S[..., -1].detach().min()) < -80.0:
             S, inp, h_in = S.double(), inp.double(), h.double()
         else:
             h_in = h
