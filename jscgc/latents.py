@@ -127,7 +127,11 @@ class TAEF2(nn.Module):
         return self.encoder(images)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.decoder(latents).clamp(0, 1)
+        return self.decode_unclamped(latents).clamp(0, 1)
+
+    def decode_unclamped(self, latents: torch.Tensor) -> torch.Tensor:
+        """The decoder without the final clamp (keeps gradients for pixel-space losses)."""
+        return self.decoder(latents)
 
 
 class FluxVAE(nn.Module):
@@ -174,8 +178,10 @@ class FluxVAE(nn.Module):
         return (dist.mean - self.shift) * self.scaling
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        out = self.vae.decode(latents / self.scaling + self.shift).sample
-        return ((out + 1) / 2).clamp(0, 1)
+        return self.decode_unclamped(latents).clamp(0, 1)
+
+    def decode_unclamped(self, latents: torch.Tensor) -> torch.Tensor:
+        return (self.vae.decode(latents / self.scaling + self.shift).sample + 1) / 2
 
 
 class IdentityLatent(nn.Module):
@@ -190,6 +196,9 @@ class IdentityLatent(nn.Module):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return latents.clamp(0, 1)
+
+    def decode_unclamped(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
 
 
 def _check_images(images: torch.Tensor, factor: int) -> None:

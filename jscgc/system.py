@@ -71,7 +71,8 @@ class CommSystem(nn.Module):
         """Registry configs of the parts, enough to rebuild the system (see ``build_system``)."""
         from jscgc.registry import config_of
 
-        parts = {name: config_of(m) for name, m in self.named_children() if hasattr(m, "config")}
+        parts = {name: m.config() if callable(m.config) else config_of(m)
+                 for name, m in self.named_children() if hasattr(m, "config")}
         return {"class": type(self).__name__, "channel": type(self.channel).__name__, **parts}
 
 
@@ -111,7 +112,8 @@ class MSEReconstruction(CommSystem):
     """Encoder -> channel -> deterministic decoder trained with MSE (the reconstruction paradigm).
 
     Args:
-        decoder: ``decoder(Received) -> x̂`` of shape (B, *S).
+        decoder: ``decoder(Received, shape) -> x̂`` of shape (B, *S); ``shape`` is (B, *S) or None
+            (decoders of variable-size images need it).
     """
 
     def __init__(self, encoder: nn.Module, channel: nn.Module, decoder: nn.Module):
@@ -120,10 +122,10 @@ class MSEReconstruction(CommSystem):
 
     def loss(self, x0, snr_db, generator=None):
         """Mean squared error per element between x0 and the decoder's estimate."""
-        x_hat = self.decoder(self.transmit(x0, snr_db, generator))
+        x_hat = self.decoder(self.transmit(x0, snr_db, generator), tuple(x0.shape))
         return (x_hat - x0).pow(2).mean()
 
     def receive(self, received, generator=None, steps=9, shape=None):
         """x̂ = g(ŷ); ``generator`` and ``steps`` are unused (the decoder is deterministic)."""
         with torch.no_grad():
-            return self.decoder(received)
+            return self.decoder(received, None if shape is None else tuple(shape))

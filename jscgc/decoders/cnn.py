@@ -2,7 +2,7 @@
 
 Five 5x5 transposed convolutions with PReLU (the last with a sigmoid): the last ``n_up`` upsample
 by 2. Received symbols (B, n, 2) are laid back on the encoder's (H/s, W/s) grid, so the decoder
-needs the output size: ``decoder(received, size=(H, W))``; the SNR (dB / 10) enters as one more
+needs the output size: ``decoder(received, shape=(B, C, H, W))`` (or the config's ``size``); the SNR (dB / 10) enters as one more
 input channel, which lets one decoder serve an SNR range.
 """
 from __future__ import annotations
@@ -45,10 +45,10 @@ class CNNDecoder(ModelMixin, ConfigMixin):
                 layers.append(nn.PReLU(widths[i + 1]))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, received: Received, size: tuple[int, int] | None = None) -> torch.Tensor:
-        size = size or self.config.size
+    def forward(self, received: Received, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        size = tuple(shape[-2:]) if shape is not None else self.config.size
         if size is None:
-            raise ValueError("CNNDecoder: the output size (H, W) is needed (argument or config 'size')")
+            raise ValueError("CNNDecoder: the output shape (B, C, H, W) is needed (argument or config 'size')")
         s = 2 ** self.config.n_up
         h, w = size[0] // s, size[1] // s
         y = received.symbols

@@ -20,5 +20,6 @@ class MLPDecoder(ModelMixin, ConfigMixin):
         super().__init__()
         self.net = mlp(2 * n_symbols + 1, dim, hidden, depth)
 
-    def forward(self, received: Received) -> torch.Tensor:
+    def forward(self, received: Received, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """x̂ (B, dim); ``shape`` is accepted for the decoder interface and not needed."""
         return self.net(condition_features(received))

@@ -1,0 +1,142 @@
+"""Fig. 3 and Fig. 4 of the paper for our runs, drawn from the saved results of experiments/kodak.py.
+
+    python paper_figures/kodak.py --results results/kodak_default
+
+* ``fig3_methods`` — ground truth and every method at the SNR closest to 5 dB, one row per image.
+* ``fig3_snr`` — one image (the first saved) for every method across the SNRs.
+* ``fig4_metrics`` — one panel per metric against SNR, a line per method. The paper's four (PSNR,
+  LPIPS, DINO, rFID) appear where their weights were available; the offline measures otherwise, and
+  the TAEF2-feature Fréchet distance is labelled as the proxy it is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from jscgc.io import atomic_save  # noqa: E402
+from jscgc.metrics import METRICS  # noqa: E402
+
+LABELS = {"jscgc": "JSCGC", "mambajscc": "MambaJSCC (MSE)", "cjscc": "CJSCC", "diffjscc": "DiffJSCC",
+          "necst": "NECST"}
+PANELS = ["psnr", "ms_ssim", "lpips", "dino", "rfid", "psnr_lp16", "colour_dist", "latent_fd", "psd_dist",
+          "hf_ratio"]
+
+
+def _save(fig, out: Path, name: str) -> None:
+    for ext in ("png", "pdf"):
+        atomic_save(out / f"{name}.{ext}", lambda f: fig.savefig(f, dpi=200, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def _read(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def fig3(results: Path, methods: list[str], snrs: list[float]) -> None:
+    gt_dir = results / "recon" / "ground_truth"
+    names = sorted(p.stem for p in gt_dir.glob("*.png")) if gt_dir.is_dir() else []
+    if not names:
+        return
+    snr5 = min(snrs, key=lambda s: abs(s - 5.0))
+    cols = ["ground truth"] + methods
+    fig, axes = plt.subplots(len(names), len(cols), figsize=(2.4 * len(cols), 1.7 * len(names)),
+                             squeeze=False)
+    for i, n in enumerate(names):
+        for j, c in enumerate(cols):
+            path = gt_dir / f"{n}.png" if j == 0 else results / "recon" / c / f"snr{snr5:+g}" / f"{n}.png"
+            ax = axes[i][j]
+            ax.axis("off")
+            if path.exists():
+                ax.imshow(_read(path))
+            if i == 0:
+                ax.set_title(c if j == 0 else LABELS.get(c, c), fontsize=9)
+        axes[i][0].text(-0.05, 0.5, n, transform=axes[i][0].transAxes, rotation=90, va="center",
+                        ha="right", fontsize=8)
+    fig.suptitle(f"Reconstructions at {snr5:g} dB SNR", y=1.0)
+    _save(fig, results, "fig3_methods")
+
+    n = names[0]
+    fig, axes = plt.subplots(len(methods), len(snrs) + 1, figsize=(2.4 * (len(snrs) + 1), 1.7 * len(methods)),
+                             squeeze=False)
+    for i, m in enumerate(methods):
+        axes[i][0].imshow(_read(gt_dir / f"{n}.png"))
+        axes[i][0].set_ylabel(LABELS.get(m, m), fontsize=8)
+        for j, s in enumerate(snrs):
+            path = results / "recon" / m / f"snr{s:+g}" / f"{n}.png"
+            if path.exists():
+                axes[i][j + 1].imshow(_read(path))
+            if i == 0:
+                axes[i][j + 1].set_title(f"{s:g} dB", fontsize=9)
+        axes[0][0].set_title("ground truth", fontsize=9)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(f"{n} across SNRs", y=1.0)
+    _save(fig, results, "fig3_snr")
+
+
+def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
+    panels = [m for m in PANELS if m in summary and summary[m].notna().any()]
+    if not panels:
+        return
+    cols = min(4, len(panels))
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.7 * rows), squeeze=False)
+    palette = dict(zip(summary["method"].unique(), sns.color_palette("colorblind")))
+    for ax, m in zip(axes.flat, panels):
+        for method, grp in summary.groupby("method", sort=False):
+            grp = grp.sort_values("snr_db")
+            ax.plot(grp["snr_db"], grp[m], marker="o", label=LABELS.get(method, method), color=palette[method])
+        arrow = {"higher": "↑", "lower": "↓", "one": "→1"}[METRICS[m].better]
+        ax.set_title(f"{METRICS[m].label} {arrow}", fontsize=9)
+        ax.set_xlabel("SNR (dB)")
+        if m == "hf_ratio":
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=7)
+    note = ("not measured (no weights): " + ", ".join(sorted(unavailable))) if unavailable else ""
+    fig.suptitle("Kodak, CBR 1/384" + (f" — {note}" if note else ""), fontsize=9, y=1.01)
+    fig.tight_layout()
+    _save(fig, results, "fig4_metrics")
+
+
+def draw(results: str | Path) -> None:
+    """Draw Fig. 3 and Fig. 4 from ``results/{summary.csv, config.json, recon/}``."""
+    results = Path(results)
+    if not (results / "summary.csv").exists():
+        raise FileNotFoundError(f"--results: no summary.csv in {results}; run experiments/kodak.py")
+    sns.set_theme(style="whitegrid", context="paper")
+    summary = pd.read_csv(results / "summary.csv")
+    config = json.loads((results / "config.json").read_text()) if (results / "config.json").exists() else {}
+    methods = list(dict.fromkeys(summary["method"]))
+    fig3(results, methods, sorted(summary["snr_db"].unique().tolist()))
+    fig4(results, summary, config.get("unavailable_metrics", {}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results/kodak_tiny", help="folder written by experiments/kodak.py")
+    draw(p.parse_args(argv).results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
