@@ -186,3 +186,15 @@ def test_kodak_tiny_writes_csv_and_figures(tmp_path):
     for name in ("fig3_methods.png", "fig3_snr.png", "fig4_metrics.png", "fig4_metrics.pdf", "summary.csv"):
         assert (out / name).exists(), name
     assert main(argv) == 2                                           # no silent overwrite
+
+
+def test_bench_receiver_runs_at_tiny_size(tmp_path):
+    import json
+
+    from bench.receiver import main
+
+    res = main(["--sizes", "64x64:1,2", "--steps", "2", "--repeats", "1", "--out", str(tmp_path / "b.json")])
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert len(saved["rows"]) == 2 and saved["gemm_ceiling_tflops"] > 0
+    row = res["rows"][1]
+    assert row["flops_per_decode"] > 0 and row["ms_per_image"] > 0 and row["adapter_overhead"] > -1
