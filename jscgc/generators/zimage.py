@@ -227,7 +227,3 @@ class ZImageVelocity(nn.Module):
                 "adapter": config_of(self.adapter), "caption_tokens": self.null_caption.shape[0],
                 "backbone_mode": self.backbone_mode}
 
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (works on the meta device)."""
-    return sum(p.numel() for p in module.parameters())
