@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 from jscgc.cbr import symbols_per_token  # noqa: E402
 from jscgc.flow import euler_sample  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.methods import zimage_receiver  # noqa: E402
+from jscgc.methods import LatentSpec, zimage_receiver  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.system import Received  # noqa: E402
 
@@ -49,11 +49,6 @@ def gemm_ceiling(device, dtype, n: int, repeats: int = 10) -> float:
         a @ b
     _sync(device)
     return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e12
-
-
-class _Latent:
-    def __init__(self, channels):
-        self.channels, self.factor = channels, 8
 
 
 def flops_per_eval(velocity, x, t, r) -> int:
@@ -110,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     preset = get_preset(a.preset, zimage=None)
     default_sizes = ("256x256:1,4,8,32 768x512:1,4,8" if device.type == "cuda" else "64x64:1,4 256x256:1")
     torch.manual_seed(0)
-    velocity = zimage_receiver(preset, _Latent(preset.backbone["in_channels"]),
+    velocity = zimage_receiver(preset, LatentSpec(preset.backbone["in_channels"]),
                                symbols_per_token(preset.token_px, preset.cbr))
     velocity.to(device=device, dtype=dtype).eval()
     if a.compile:

@@ -22,16 +22,9 @@ if str(ROOT) not in sys.path:
 
 from jscgc.channels import AWGN  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.methods import count_parameters, mamba_encoder, zimage_receiver  # noqa: E402
+from jscgc.methods import LatentSpec, count_parameters, mamba_encoder, zimage_receiver  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.system import JSCGC  # noqa: E402
-
-
-class _Latent:
-    factor = 8
-
-    def __init__(self, channels):
-        self.channels = channels
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     preset = get_preset(a.preset, zimage=None, backbone_mode=a.backbone_mode)
     crop = a.crop or preset.crop
-    lat = _Latent(preset.backbone["in_channels"])
+    lat = LatentSpec(preset.backbone["in_channels"])
     torch.manual_seed(0)
     enc = mamba_encoder(preset, lat)
     system = JSCGC(enc, AWGN(), zimage_receiver(preset, lat, enc.config.symbols_per_token),

@@ -204,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         del system
     columns = ["method", "snr_db", "image", "sample"] + [m for m in METRICS if METRICS[m].kind == "image"]
     df = pd.DataFrame(rows).reindex(columns=columns)
-    per_image = [m for m in columns[4:]]
-    summary = df.groupby(["method", "snr_db"], sort=False)[per_image].mean().reset_index()
+    summary = df.groupby(["method", "snr_db"], sort=False)[columns[4:]].mean().reset_index()
     summary = summary.merge(pd.DataFrame(sets), on=["method", "snr_db"], how="left")
     summary = summary.reindex(columns=["method", "snr_db"] + [m for m in METRICS])
     out.mkdir(parents=True, exist_ok=True)

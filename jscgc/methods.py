@@ -16,7 +16,7 @@ cjscc       Deep JSCC CNN encoder -> AWGN -> CNN decoder on pixels, MSE (Bourtso
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -33,7 +33,15 @@ from jscgc.latent_system import LatentSystem
 from jscgc.presets import Preset
 from jscgc.system import JSCGC, MSEReconstruction
 
-__all__ = ["Method", "METHODS", "build_method", "mamba_encoder", "zimage_receiver"]
+__all__ = ["Method", "METHODS", "build_method", "mamba_encoder", "zimage_receiver", "LatentSpec"]
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """What the builders need of a latent extractor: its channels and down-sampling factor
+    (benchmarks and meta-device builds use this instead of loading weights)."""
+    channels: int
+    factor: int = 8
 
 
 @dataclass(frozen=True)
@@ -132,13 +140,9 @@ def count_parameters(module: nn.Module, trainable: bool = False) -> int:
 def meta_parameter_counts(preset: Preset, channels: int = 16) -> dict[str, int]:
     """Build the preset's receiver and encoder on the meta device (no weights, no memory) from its
     configuration and count parameters: {"backbone", "adapter", "encoder"}."""
-    class _Shape:  # the latent extractor only matters through its channels and factor
-        factor = 8
-
-    _Shape.channels = preset.backbone.get("in_channels", channels)
+    spec = LatentSpec(preset.backbone.get("in_channels", channels))
     with torch.device("meta"):
-        enc = mamba_encoder(preset, _Shape)
-        velocity = zimage_receiver(preset.__class__(**{**preset.to_dict(), "zimage": None}), _Shape,
-                                   enc.config.symbols_per_token)
+        enc = mamba_encoder(preset, spec)
+        velocity = zimage_receiver(replace(preset, zimage=None), spec, enc.config.symbols_per_token)
     return {"backbone": count_parameters(velocity.backbone), "adapter": count_parameters(velocity.adapter),
             "encoder": count_parameters(enc), "null_caption": velocity.null_caption.numel()}

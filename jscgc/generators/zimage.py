@@ -192,7 +192,7 @@ class ZImageVelocity(nn.Module):
 
     def injections(self, x_t: torch.Tensor, t: torch.Tensor, received: Received) -> dict[int, torch.Tensor]:
         """The adapter's features padded to the backbone's unified sequence: {layer: (B, L, dim)}."""
-        b, _, H, W = x_t.shape
+        H, W = x_t.shape[-2:]
         p = self.adapter.config.patch_size
         n_img = (H // p) * (W // p)
         img_len = n_img + (-n_img) % SEQ_MULTI_OF
