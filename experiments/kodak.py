@@ -1,12 +1,13 @@
 """Kodak: train (or resume, or load) each method at a preset's scale, then evaluate on Kodak.
 
     python experiments/kodak.py --preset tiny --images kodim01,kodim23 --snr 0 10 --out results/kodak_tiny
-    python experiments/kodak.py --preset default --methods jscgc,mambajscc,cjscc      # one GPU, ~20 min/method
+    python experiments/kodak.py --preset default --methods jscgc,mambajscc,cjscc,diffjscc,necst   # one GPU
     accelerate launch --config_file configs/accelerate_zero3.yaml experiments/kodak.py --preset full \
         --zimage /path/to/Z-Image                                                       # the paper's setting
 
 Every method of :mod:`jscgc.methods` named in ``--methods`` is trained with the one loop
-(:func:`jscgc.train.train`, checkpoints under ``--out/<method>/train``, resumed when present) on
+(:func:`jscgc.train.train_stages`: once, or once per stage for diffjscc; checkpoints under
+``--out/<method>/train[/<stage>]``, resumed when present) on
 random crops of ``--train-data`` (BSDS500 by default), then evaluated on the Kodak images at full
 resolution for each SNR with ``--steps`` Euler steps and ``--samples`` samples per ŷ.
 
@@ -35,7 +36,7 @@ from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import TrainConfig, latest_checkpoint, load_weights, train  # noqa: E402
+from jscgc.train import TrainConfig, load_trained, train_stages  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
 
@@ -83,16 +84,16 @@ def _save_png(path: Path, image: torch.Tensor) -> None:
 def train_or_load(name, system, preset, args, train_cfg, out: Path, data_fn):
     """Train with the shared loop (resuming), or load ``--checkpoint``; returns info for config.json."""
     if args.checkpoint:
-        ckpt = latest_checkpoint(Path(args.checkpoint) / name / "train")
-        if ckpt is None:
-            raise FileNotFoundError(f"--checkpoint: no checkpoint under {Path(args.checkpoint) / name / 'train'}")
-        load_weights(system, ckpt)
-        return {"loaded": str(ckpt)}
+        try:
+            return {"loaded": str(load_trained(system, Path(args.checkpoint) / name / "train"))}
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"--checkpoint: {err}") from None
     start = time.perf_counter()
-    result = train(system, data_fn(), train_cfg, out_dir=out / name / "train", resume=True,
-                   system_config=system.config(), desc=f"train {name}")
-    return {"train_seconds": time.perf_counter() - start, "steps": result.step,
-            "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:]))}
+    results = train_stages(system, data_fn(), train_cfg, out_dir=out / name / "train", resume=True,
+                           system_config=system.config(), desc=f"train {name}")
+    return {"train_seconds": time.perf_counter() - start,
+            **{stage: {"steps": r.step, "final_loss": sum(r.losses[-20:]) / max(1, len(r.losses[-20:]))}
+               for stage, r in results.items()}}
 
 
 def evaluate(name, system, images, args, ready, device, out: Path, figure_images):

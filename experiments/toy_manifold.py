@@ -1,10 +1,12 @@
 """Theorem 1 and the "semantic inconsistency, not distortion" claim on manifolds of known d.
 
 For each source (S¹ ⊂ R², S² ⊂ R³, S⁴ ⊂ R⁶ and 16 Fibonacci points on S²) this trains, with the
-package's one training loop, the toy JSCGC (encoder → AWGN → flow generator, Eq. 10) and the
-MSE reference (same encoder architecture, deterministic decoder), then at every SNR:
+package's one training loop, each method of the shared registry (:mod:`jscgc.methods`, ``--methods``;
+by default the toy JSCGC — encoder → AWGN → flow generator, Eq. 10 — and the CJSCC MSE reference
+with the same encoder; also ``mambajscc``, ``diffjscc`` and ``necst``), then at every SNR:
   * estimates I(X; Ŷ) — exact Monte Carlo for the codebook, the InfoNCE/leave-one-out sandwich
-    for continuous sources (the channel law is known) — and the capacity bound;
+    for continuous sources (the channel law is known), the exact BSC formula for NECST's bits —
+    and the capacity bound;
   * samples x̂ with the Euler sampler (Eq. 14) and measures P_e(δ), the empirical δ at
     P_e = p with a distribution-free 95% CI, the distance of x̂ to the data support and the MSE;
   * computes the paper's δ* (C = Vol/ω_d), the rigorous finite-p δ*_p (C the valid lower envelope
@@ -16,7 +18,8 @@ MAP decoder): the paper's δ* is violated, the rigorous bound is not.
 By default each model is trained once over SNR ∈ [min, max] of the sweep (the receiver is told
 the SNR), which fits the 2-core time budget; ``--per-snr`` trains one model per SNR instead.
 
-    python experiments/toy_manifold.py [--quick] [--out results/toy_manifold] [--help]
+    python experiments/toy_manifold.py [--quick] [--methods jscgc,cjscc,mambajscc,diffjscc,necst]
+                                       [--out results/toy_manifold] [--help]
 """
 from __future__ import annotations
 
@@ -41,18 +44,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from experiments.toy_common import ToySource, codebook_source, default_sources  # noqa: E402
-from jscgc import AWGN, JSCGC, MSEReconstruction  # noqa: E402
+from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
-from jscgc.decoders import MLPDecoder  # noqa: E402
-from jscgc.encoders import MLPEncoder  # noqa: E402
-from jscgc.generators import MLPVelocity  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
-from jscgc.train import TrainConfig, train  # noqa: E402
+from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
+from jscgc.train import TrainConfig, train_stages  # noqa: E402
 from theory.bound import (delta_star, delta_star_continuum, delta_star_rigorous)  # noqa: E402
 from theory.covering import envelope_constant  # noqa: E402
-from theory.mi import awgn_capacity, discrete_mi, mi_sandwich  # noqa: E402
+from theory.mi import awgn_capacity, bsc_capacity, bsc_code_mi, discrete_mi, mi_sandwich  # noqa: E402
 
-METHODS = ("jscgc", "mse")
+DEFAULT_METHODS = "jscgc,cjscc"
 PS = (0.05, 0.1, 0.2)
 
 
@@ -74,14 +75,8 @@ class Config:
 
 
 def build_system(method: str, src: ToySource, cfg: Config):
-    """The toy system for one method; batch-average power (see the module docstring)."""
-    enc = MLPEncoder(src.m, src.n_symbols, hidden=64, depth=2, power="batch")
-    if method == "jscgc":
-        vel = MLPVelocity(src.m, src.n_symbols, hidden=cfg.hidden, depth=3)
-        return JSCGC(enc, AWGN(), vel, (src.m,))
-    if method == "mse":
-        return MSEReconstruction(enc, AWGN(), MLPDecoder(src.m, src.n_symbols, hidden=cfg.hidden, depth=3))
-    raise ValueError(f"--methods: unknown method {method!r}; expected some of {METHODS}")
+    """The toy system of a registered method (MLP parts; batch-average power, see THEORY.md)."""
+    return build_toy(method, ToySpec(src.m, src.n_symbols, hidden=cfg.hidden))
 
 
 def quantile_ci(err: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float, float]:
@@ -104,8 +99,21 @@ def rigorous_formula(mi_hi: float, src: ToySource, p: float) -> float:
     return float(delta_star_rigorous(mi_hi, src.d, C, p))
 
 
-def estimate_mi(system, src: ToySource, snr: float, cfg: Config, seed: int):
+def capacity(method: str, src: ToySource, snr: float) -> float:
+    """Capacity of the method's channel: n complex AWGN uses, or n BSC uses for a binary method."""
+    if METHODS[method].binary:
+        return float(bsc_capacity(src.n_symbols, bsc_crossover_for_snr(snr)))
+    return float(awgn_capacity(2 * src.n_symbols, snr))
+
+
+def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config, seed: int):
     """(mi, low, high) in bits for the trained encoder at ``snr``."""
+    if METHODS[method].binary:     # deterministic bits (eval mode) over the BSC matched to the SNR
+        x = torch.as_tensor(src.sample(cfg.mi_batch * cfg.mi_batches, seed + 1), dtype=torch.float32)
+        with torch.no_grad():
+            bits = system.send_bits(system.bit_logits(x)).numpy()
+        est = bsc_code_mi(bits, bsc_crossover_for_snr(snr))
+        return est.bits, est.bits - 2 * est.stderr, est.bits + 2 * est.stderr
     sigma = math.sqrt(10 ** (-snr / 10) / 2)
     with torch.no_grad():
         if src.points is not None:
@@ -138,10 +146,10 @@ def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed:
         xh = system.receive(system.transmit(x, snr, g), g, cfg.euler_steps, x.shape).numpy()
     x = x.numpy()
     err = np.linalg.norm(xh - x, axis=1)
-    mi, mi_lo, mi_hi = estimate_mi(system, src, snr, cfg, seed)
+    mi, mi_lo, mi_hi = estimate_mi(system, method, src, snr, cfg, seed)
     common = {"manifold": src.name, "d": src.d, "m": src.m, "n_symbols": src.n_symbols,
               "snr_db": snr, "decoder": method, "mi_bits": mi, "mi_bits_low": mi_lo,
-              "mi_bits_high": mi_hi, "capacity_bits": float(awgn_capacity(2 * src.n_symbols, snr)),
+              "mi_bits_high": mi_hi, "capacity_bits": capacity(method, src, snr),
               "C_paper": src.C, "dist_to_manifold_median": float(np.median(src.distance(xh))),
               "mse": float(np.mean(np.sum((xh - x) ** 2, axis=1)))}
     rows = []
@@ -166,14 +174,14 @@ def run_job(job):
     src_index, method, train_snr, eval_snrs, cfg = job
     torch.set_num_threads(1)
     src = _sources()[src_index]
-    seed = cfg.seed * 1000 + src_index * 10 + METHODS.index(method)
+    seed = cfg.seed * 1000 + src_index * 10 + list(METHODS).index(method)
     torch.manual_seed(seed)
     system = build_system(method, src, cfg)
     tc = TrainConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
                      lr_schedule="cosine", warmup=min(50, cfg.train_steps // 10),
                      snr_db=train_snr, seed=seed, progress=False)
     t0 = time.time()
-    losses = train(system, manifold_source(src), tc).losses
+    losses = list(train_stages(system, manifold_source(src), tc).values())[-1].losses
     seconds = time.time() - t0
     system.eval()
     out = ([], [], [])
@@ -223,7 +231,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/toy_manifold", help="output folder (default %(default)s)")
     p.add_argument("--snr", type=float, nargs="+", default=[-5, 0, 5, 10, 15, 20], help="SNRs in dB")
-    p.add_argument("--methods", default="jscgc,mse", help=f"comma list from {','.join(METHODS)}")
+    p.add_argument("--methods", default=DEFAULT_METHODS,
+                   help=f"comma list from {','.join(METHODS)} (default %(default)s)")
     p.add_argument("--train-steps", type=int, default=2000, help="optimiser steps per model")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)

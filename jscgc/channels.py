@@ -21,7 +21,7 @@ from torch import nn
 __all__ = [
     "db_to_linear", "linear_to_db", "noise_variance", "power_normalize", "symbol_power",
     "AWGN", "RayleighBlockFading", "FadingOutput", "equalize", "BSC", "BEC", "ERASED",
-    "bsc_crossover_for_snr", "as_complex", "as_real",
+    "bsc_crossover_for_snr", "bpsk", "as_complex", "as_real",
 ]
 
 ERASED = 0.5
@@ -90,7 +90,8 @@ def power_normalize(z: torch.Tensor, over: str = "sample", eps: float = 1e-12) -
         z: symbols, shape (B, ..., n, 2).
         over: ``"sample"`` (default): every sample has power exactly 1 (a per-codeword
             constraint, as in the paper and MambaJSCC); ``"batch"``: the batch average is 1
-            (the information-theoretic average-power constraint E||z||^2 = n).
+            (the information-theoretic average-power constraint E||z||^2 = n); ``"none"``: z is
+            returned unchanged (for encoders whose outputs are bit logits, as NECST's).
 
     Returns:
         Tensor of z's shape.
@@ -102,8 +103,10 @@ def power_normalize(z: torch.Tensor, over: str = "sample", eps: float = 1e-12) -
         scale = torch.sqrt(n / energy.clamp_min(eps)).view(-1, *([1] * (z.dim() - 1)))
     elif over == "batch":
         scale = torch.sqrt(n * z.shape[0] / z.pow(2).sum().clamp_min(eps))
+    elif over == "none":
+        return z
     else:
-        raise ValueError(f"power_normalize: over must be 'sample' or 'batch', got {over!r}")
+        raise ValueError(f"power_normalize: over must be 'sample', 'batch' or 'none', got {over!r}")
     return z * scale
 
 
@@ -187,33 +190,59 @@ def _check_bits(bits: torch.Tensor) -> None:
 
 
 class BSC(nn.Module):
-    """Binary symmetric channel: each bit flips independently with probability ``p``."""
+    """Binary symmetric channel: each bit flips independently with probability p.
 
-    def __init__(self, p: float):
+    Args:
+        p: a fixed crossover probability, or None for the BSC matched to an AWGN SNR: the
+            crossover of hard-decision BPSK at that SNR, p = Q(sqrt(2 SNR)) (one bit per complex
+            channel use, see :func:`bsc_crossover_for_snr`), taken per sample from ``snr_db``.
+    """
+
+    def __init__(self, p: float | None = None):
         super().__init__()
-        _check_prob(p, "BSC crossover p")
+        if p is not None:
+            _check_prob(p, "BSC crossover p")
         self.p = p
 
-    def forward(self, bits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """bits: any shape, 0/1 floats. Returns the received bits, same shape."""
+    def crossover(self, snr_db: torch.Tensor | float | None, bits: torch.Tensor) -> torch.Tensor:
+        """The crossover probability per sample, shape (B, 1, ..., 1) (or a scalar tensor)."""
+        if self.p is not None:
+            return torch.tensor(self.p, device=bits.device)
+        if snr_db is None:
+            raise ValueError("BSC(p=None) is matched to an SNR: pass snr_db")
+        return 0.5 * torch.erfc(torch.sqrt(db_to_linear(_per_sample(snr_db, bits, "snr_db"))))
+
+    def forward(self, bits: torch.Tensor, snr_db: torch.Tensor | float | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """bits: (B, ...) 0/1 floats; snr_db: scalar or (B,) (needed when p is None).
+        Returns the received bits, same shape. Differentiable in ``bits`` (a flip is 1 - bit)."""
         _check_bits(bits)
-        flips = torch.rand(bits.shape, generator=generator, device=bits.device) < self.p
+        p = self.crossover(snr_db, bits)
+        flips = torch.rand(bits.shape, generator=generator, device=bits.device) < p
         return torch.where(flips, 1 - bits, bits)
 
 
 class BEC(nn.Module):
-    """Binary erasure channel: each bit is erased (set to ``ERASED`` = 0.5) with probability ``e``."""
+    """Binary erasure channel: each bit is erased (set to ``ERASED`` = 0.5) with probability ``e``.
+    The SNR argument is accepted for the common channel call and does not change ``e``."""
 
     def __init__(self, e: float):
         super().__init__()
         _check_prob(e, "BEC erasure probability e")
         self.e = e
 
-    def forward(self, bits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, bits: torch.Tensor, snr_db: torch.Tensor | float | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         """bits: any shape, 0/1 floats. Returns bits with erasures, same shape."""
         _check_bits(bits)
         erased = torch.rand(bits.shape, generator=generator, device=bits.device) < self.e
         return torch.where(erased, torch.full_like(bits, ERASED), bits)
+
+
+def bpsk(bits: torch.Tensor) -> torch.Tensor:
+    """Bits (B, n) in {0, 0.5 (erased), 1} -> BPSK symbols (B, n, 2): 2b - 1 on the in-phase axis,
+    0 on the quadrature axis (unit power per complex symbol; an erasure becomes 0)."""
+    return torch.stack([2 * bits - 1, torch.zeros_like(bits)], dim=-1)
 
 
 def bsc_crossover_for_snr(snr_db: float) -> float:

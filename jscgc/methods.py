@@ -1,16 +1,24 @@
-"""The method harness: one registry of the image methods that ``experiments/kodak.py`` runs.
+"""The method harness: one registry of the methods that ``experiments/kodak.py`` and
+``experiments/toy_manifold.py`` run.
 
 Each method declares its encoder, channel, receiver and objective by building a system with the
-three shared calls (``transmit``, ``loss``, ``receive``) on images in [0, 1]; training goes through
-:func:`jscgc.train.train`, evaluation through the same sampler, SNRs, CBR and metrics for all.
+shared calls (``transmit``, ``loss``, ``receive``), once for images in [0, 1] (``image``, at a preset's
+scale) and once for the toy manifolds' vectors (``toy``, MLP parts). Training goes through
+:func:`jscgc.train.train_stages` (the one loop, once per stage), evaluation through the same sampler,
+SNRs, CBR accounting and metrics for all. Every method sends the same number n of complex channel
+uses at the same SNR per symbol (tests check it).
 
 =========== ================================================================================
-name        what
+name        what (images; on toy vectors the CNN/Mamba encoders and decoders become MLPs)
 =========== ================================================================================
 jscgc       MambaJSCC encoder -> AWGN -> Z-Image backbone + CA-Adapter flow generator (latent)
 mambajscc   MambaJSCC encoder -> AWGN -> the same network run once, trained with MSE on the
             decoded image (pixel space through the frozen latent decoder; see LatentSystem)
 cjscc       Deep JSCC CNN encoder -> AWGN -> CNN decoder on pixels, MSE (Bourtsoulatze et al. 2019)
+diffjscc    cjscc, then a flow refiner (same backbone family, sampler and steps as jscgc) on the
+            latent of the cjscc image and the SNR; two training stages (after Yang et al. 2025)
+necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (p = Q(sqrt(2 SNR)), one bit
+            per channel use) -> CNN decoder; VIMCO (Choi et al. 2019)
 =========== ================================================================================
 """
 from __future__ import annotations
@@ -22,18 +30,23 @@ from typing import Callable
 import torch
 from torch import nn
 
+from jscgc.baselines import NECST, DiffJSCC
 from jscgc.cbr import symbols_per_token
-from jscgc.channels import AWGN
+from jscgc.channels import AWGN, BSC
 from jscgc.decoders.cnn import CNNDecoder
+from jscgc.decoders.mlp import MLPDecoder
 from jscgc.decoders.oneshot import OneShotDecoder
 from jscgc.encoders.cnn import CNNEncoder
 from jscgc.encoders.mamba import MambaJSCCEncoder
+from jscgc.encoders.mlp import MLPEncoder
+from jscgc.generators.mlp import MLPVelocity
 from jscgc.generators.zimage import CAAdapter, ZImageVelocity, build_backbone, load_backbone
 from jscgc.latent_system import LatentSystem
 from jscgc.presets import Preset
 from jscgc.system import JSCGC, MSEReconstruction
 
-__all__ = ["Method", "METHODS", "build_method", "mamba_encoder", "zimage_receiver", "LatentSpec"]
+__all__ = ["Method", "METHODS", "ToySpec", "build_method", "build_toy", "mamba_encoder", "zimage_receiver",
+           "LatentSpec"]
 
 
 @dataclass(frozen=True)
@@ -45,30 +58,56 @@ class LatentSpec:
 
 
 @dataclass(frozen=True)
+class ToySpec:
+    """A toy source as the builders see it: data dimension m, complex channel uses n, MLP widths.
+    ``power``: the encoders' power constraint (the toy uses the batch average, see THEORY.md)."""
+    dim: int
+    n_symbols: int
+    hidden: int = 128
+    encoder_hidden: int = 64
+    power: str = "batch"
+
+
+@dataclass(frozen=True)
 class Method:
-    """A named method: ``build(preset, extractor) -> system`` on images; ``stochastic``: its
-    receiver samples (several samples per ŷ are meaningful)."""
+    """A named method. ``image(preset, extractor) -> system`` on images; ``toy(ToySpec) -> system``
+    on vectors; ``stochastic``: its receiver samples (several samples per ŷ are meaningful);
+    ``binary``: it sends bits over a binary channel (its MI is that of a BSC, not of the AWGN)."""
     name: str
-    build: Callable[[Preset, nn.Module], nn.Module]
+    image: Callable[[Preset, nn.Module], nn.Module]
+    toy: Callable[[ToySpec], nn.Module]
     stochastic: bool
+    label: str
     description: str
+    binary: bool = False
 
 
 METHODS: dict[str, Method] = {}
 
 
-def _method(name: str, stochastic: bool, description: str):
-    def deco(fn):
-        METHODS[name] = Method(name, fn, stochastic, description)
-        return fn
+def _method(name: str, stochastic: bool, label: str, description: str, binary: bool = False):
+    """Register ``name`` from a class used as a namespace of two static builders, ``image`` and ``toy``."""
+    def deco(ns):
+        METHODS[name] = Method(name, ns.image, ns.toy, stochastic, label, description, binary)
+        return ns
     return deco
 
 
-def build_method(name: str, preset: Preset, extractor: nn.Module) -> nn.Module:
-    """Build method ``name`` at ``preset`` scale (unknown names are an error listing the known)."""
+def _check(name: str) -> None:
     if name not in METHODS:
         raise ValueError(f"method: expected some of {sorted(METHODS)}, got {name!r}")
-    return METHODS[name].build(preset, extractor)
+
+
+def build_method(name: str, preset: Preset, extractor: nn.Module) -> nn.Module:
+    """Build method ``name`` on images at ``preset`` scale (unknown names are an error listing the known)."""
+    _check(name)
+    return METHODS[name].image(preset, extractor)
+
+
+def build_toy(name: str, spec: ToySpec) -> nn.Module:
+    """Build method ``name`` on toy vectors (B, spec.dim)."""
+    _check(name)
+    return METHODS[name].toy(spec)
 
 
 def mamba_encoder(preset: Preset, extractor: nn.Module) -> MambaJSCCEncoder:
@@ -83,8 +122,9 @@ def mamba_encoder(preset: Preset, extractor: nn.Module) -> MambaJSCCEncoder:
                             symbols_per_token=symbols_per_token(preset.token_px, preset.cbr), **preset.encoder)
 
 
-def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int) -> ZImageVelocity:
-    """Backbone (loaded from ``preset.zimage`` for "full", else random) + CA-Adapter."""
+def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int | None = None) -> ZImageVelocity:
+    """Backbone (loaded from ``preset.zimage`` for "full", else random) + CA-Adapter reading ``spt``
+    symbols per condition token, one token per ``stride`` latent positions (default: the encoder's)."""
     if preset.zimage is not None:
         backbone = load_backbone(preset.zimage)
     else:
@@ -94,8 +134,9 @@ def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int) -> ZImageVel
                          f"latent channels {extractor.channels}")
     if preset.gradient_checkpointing:
         backbone.enable_gradient_checkpointing()
+    stride = preset.token_px // extractor.factor if stride is None else stride
     adapter = CAAdapter(latent_channels=extractor.channels, backbone_dim=backbone.config.dim,
-                        symbols_per_token=spt, symbol_stride=preset.token_px // extractor.factor,
+                        symbols_per_token=spt, symbol_stride=stride,
                         patch_size=backbone.config.all_patch_size[0], **preset.adapter)
     return ZImageVelocity(backbone, adapter, preset.caption_tokens, preset.backbone_mode)
 
@@ -105,31 +146,97 @@ def _latent_shape(preset: Preset, extractor: nn.Module) -> tuple[int, int, int]:
     return (extractor.channels, side, side)
 
 
-@_method("jscgc", True, "MambaJSCC encoder + Z-Image/CA-Adapter flow generator (the paper)")
-def _jscgc(preset: Preset, extractor: nn.Module) -> nn.Module:
-    enc = mamba_encoder(preset, extractor)
-    velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-    inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule)
-    return LatentSystem(inner, extractor)
-
-
-@_method("mambajscc", False, "MambaJSCC encoder + the same network run once, MSE in pixel space")
-def _mambajscc(preset: Preset, extractor: nn.Module) -> nn.Module:
-    enc = mamba_encoder(preset, extractor)
-    net = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-    return LatentSystem(MSEReconstruction(enc, AWGN(), OneShotDecoder(net)), extractor, pixel_loss=True)
-
-
-@_method("cjscc", False, "Deep JSCC CNN encoder/decoder on pixels, MSE")
-def _cjscc(preset: Preset, extractor: nn.Module) -> nn.Module:
+def _cnn_parts(preset: Preset, power: str = "sample") -> tuple[CNNEncoder, CNNDecoder]:
+    """The Deep JSCC CNN pair on pixels at ``preset.cbr`` (widths: the paper's at tiny, wider above)."""
     spt = symbols_per_token(preset.token_px, preset.cbr)
     n_down = int(math.log2(preset.token_px))
     if 2 ** n_down != preset.token_px:
         raise ValueError(f"cjscc: token_px must be a power of two, got {preset.token_px}")
-    wide = preset.name != "tiny"
-    hidden = (64, 128, 128, 128) if wide else (16, 32, 32, 32)
-    return MSEReconstruction(CNNEncoder(3, spt, hidden=hidden, n_down=n_down), AWGN(),
-                             CNNDecoder(3, spt, hidden=hidden[::-1], n_up=n_down))
+    hidden = (64, 128, 128, 128) if preset.name != "tiny" else (16, 32, 32, 32)
+    return (CNNEncoder(3, spt, hidden=hidden, n_down=n_down, power=power),
+            CNNDecoder(3, spt, hidden=hidden[::-1], n_up=n_down))
+
+
+def _toy_encoder(spec: ToySpec, power: str | None = None) -> MLPEncoder:
+    return MLPEncoder(spec.dim, spec.n_symbols, hidden=spec.encoder_hidden, depth=2, power=power or spec.power)
+
+
+def _toy_velocity(spec: ToySpec, cond_symbols: int | None = None) -> MLPVelocity:
+    return MLPVelocity(spec.dim, cond_symbols or spec.n_symbols, hidden=spec.hidden, depth=3)
+
+
+def _toy_decoder(spec: ToySpec) -> MLPDecoder:
+    return MLPDecoder(spec.dim, spec.n_symbols, hidden=spec.hidden, depth=3)
+
+
+@_method("jscgc", True, "JSCGC (flow)", "MambaJSCC encoder + Z-Image/CA-Adapter flow generator (the paper)")
+class _JSCGC:
+    @staticmethod
+    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+        enc = mamba_encoder(preset, extractor)
+        velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
+        inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule)
+        return LatentSystem(inner, extractor)
+
+    @staticmethod
+    def toy(spec: ToySpec) -> nn.Module:
+        return JSCGC(_toy_encoder(spec), AWGN(), _toy_velocity(spec), (spec.dim,))
+
+
+@_method("mambajscc", False, "MambaJSCC (MSE)",
+         "MambaJSCC encoder + the same network run once, MSE in pixel space")
+class _MambaJSCC:
+    @staticmethod
+    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+        enc = mamba_encoder(preset, extractor)
+        net = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
+        return LatentSystem(MSEReconstruction(enc, AWGN(), OneShotDecoder(net)), extractor, pixel_loss=True)
+
+    @staticmethod
+    def toy(spec: ToySpec) -> nn.Module:
+        """The generator's own MLP run once (as on images: the flow network as an MSE decoder)."""
+        return MSEReconstruction(_toy_encoder(spec), AWGN(), OneShotDecoder(_toy_velocity(spec)))
+
+
+@_method("cjscc", False, "CJSCC (MSE)", "Deep JSCC CNN encoder/decoder on pixels, MSE")
+class _CJSCC:
+    @staticmethod
+    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+        enc, dec = _cnn_parts(preset)
+        return MSEReconstruction(enc, AWGN(), dec)
+
+    @staticmethod
+    def toy(spec: ToySpec) -> nn.Module:
+        """An MLP encoder/decoder pair trained with MSE (Deep JSCC on vectors)."""
+        return MSEReconstruction(_toy_encoder(spec), AWGN(), _toy_decoder(spec))
+
+
+@_method("diffjscc", True, "DiffJSCC-style (two-stage)",
+         "cjscc reconstruction refined by a conditional flow on its latent; two stages")
+class _DiffJSCC:
+    @staticmethod
+    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+        enc, dec = _cnn_parts(preset)
+        velocity = zimage_receiver(preset, extractor, (extractor.channels + 1) // 2, stride=1)
+        return DiffJSCC(MSEReconstruction(enc, AWGN(), dec), velocity, extractor, preset.time_schedule)
+
+    @staticmethod
+    def toy(spec: ToySpec) -> nn.Module:
+        stage1 = _CJSCC.toy(spec)
+        return DiffJSCC(stage1, _toy_velocity(spec, cond_symbols=(spec.dim + 1) // 2))
+
+
+@_method("necst", False, "NECST (bits, BSC)",
+         "encoder -> Bernoulli bits -> BSC with p = Q(sqrt(2 SNR)) -> decoder, VIMCO", binary=True)
+class _NECST:
+    @staticmethod
+    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+        enc, dec = _cnn_parts(preset, power="none")
+        return NECST(enc, BSC(), dec)
+
+    @staticmethod
+    def toy(spec: ToySpec) -> nn.Module:
+        return NECST(_toy_encoder(spec, power="none"), BSC(), _toy_decoder(spec))
 
 
 def count_parameters(module: nn.Module, trainable: bool = False) -> int:

@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 
 from jscgc.io import atomic_dir, atomic_write_json
 
-__all__ = ["TrainConfig", "TrainResult", "train", "latest_checkpoint", "load_weights"]
+__all__ = ["TrainConfig", "TrainResult", "train", "train_stages", "latest_checkpoint", "load_weights",
+           "load_trained"]
 
 DataSource = Callable[[int, torch.Generator], torch.Tensor]
 
@@ -236,3 +237,43 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
     bar.close()
     objective.eval()
     return TrainResult(losses, step)
+
+
+def _stage_dir(out_dir: str | Path | None, system: nn.Module, stage: str) -> Path | None:
+    if out_dir is None:
+        return None
+    return Path(out_dir) / stage if getattr(system, "stages", None) else Path(out_dir)
+
+
+def train_stages(system: nn.Module, data: DataSource, config: TrainConfig,
+                 out_dir: str | Path | None = None, desc: str = "train", **kwargs) -> dict[str, TrainResult]:
+    """Run :func:`train` once per training stage of ``system``.
+
+    A system trained in stages (e.g. :class:`~jscgc.baselines.DiffJSCC`) names them in ``stages`` and
+    freezes all but one with ``set_stage(name)``; each stage gets ``config`` and its own checkpoint
+    folder ``out_dir/<stage>`` (resumed like any run). Other systems train once, in ``out_dir``.
+
+    Returns:
+        {stage: TrainResult}; {"train": TrainResult} for a single-stage system.
+    """
+    stages = getattr(system, "stages", None)
+    if not stages:
+        return {"train": train(system, data, config, out_dir, desc=desc, **kwargs)}
+    results = {}
+    for stage in stages:
+        system.set_stage(stage)
+        results[stage] = train(system, data, config, _stage_dir(out_dir, system, stage),
+                               desc=f"{desc} [{stage}]", **kwargs)
+    return results
+
+
+def load_trained(system: nn.Module, out_dir: str | Path) -> Path:
+    """Load the final weights that :func:`train_stages` left under ``out_dir`` (its last stage's
+    latest checkpoint, which holds every part); returns the checkpoint folder."""
+    stages = getattr(system, "stages", None)
+    where = _stage_dir(out_dir, system, stages[-1] if stages else "")
+    ckpt = latest_checkpoint(where)
+    if ckpt is None:
+        raise FileNotFoundError(f"checkpoint: no checkpoint under {where}")
+    load_weights(system, ckpt)
+    return ckpt

@@ -28,10 +28,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jscgc.io import atomic_save  # noqa: E402
+from jscgc.methods import METHODS  # noqa: E402
 from jscgc.metrics import METRICS  # noqa: E402
 
-LABELS = {"jscgc": "JSCGC", "mambajscc": "MambaJSCC (MSE)", "cjscc": "CJSCC", "diffjscc": "DiffJSCC",
-          "necst": "NECST"}
+LABELS = {name: m.label for name, m in METHODS.items()}
 PANELS = ["psnr", "ms_ssim", "lpips", "dino", "rfid", "psnr_lp16", "colour_dist", "latent_fd", "psd_dist",
           "hf_ratio"]
 

@@ -4,7 +4,7 @@
 
 Writes PNG and PDF beside the CSVs: ``delta_vs_mi`` (empirical δ at P_e = 0.1 against I(X; Ŷ),
 with the paper's δ* and the rigorous δ*_p curves), ``distance_vs_snr`` (median distance of x̂ to
-the data support, generator vs MSE decoder) and ``samples_scatter`` (S¹ at the lowest and
+the data support, every method that ran) and ``samples_scatter`` (S¹ at the lowest and
 highest SNR).
 """
 from __future__ import annotations
@@ -26,10 +26,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jscgc.io import atomic_save  # noqa: E402
+from jscgc.methods import METHODS  # noqa: E402
 from theory.bound import delta_star  # noqa: E402
 
 P_SHOWN = 0.1
-LABELS = {"jscgc": "JSCGC (flow)", "mse": "MSE decoder", "map": "exact MAP (control)"}
+LABELS = {**{name: m.label for name, m in METHODS.items()}, "map": "exact MAP (control)"}
 
 
 def _save(fig, out: Path, name: str) -> None:
@@ -86,19 +87,21 @@ def samples_scatter(samples: pd.DataFrame, out: Path) -> None:
     snrs = sorted(samples.snr_db.unique())
     pick = [snrs[0], snrs[-1]]
     methods = [m for m in LABELS if m in set(samples.decoder)]
-    fig, axes = plt.subplots(len(methods), 2, figsize=(6, 3 * len(methods)), squeeze=False)
+    fig, axes = plt.subplots(2, len(methods), figsize=(2.6 * len(methods), 5.4), squeeze=False)
     theta = np.linspace(0, 2 * np.pi, 200)
-    for i, m in enumerate(methods):
-        for j, snr in enumerate(pick):
+    for j, m in enumerate(methods):
+        for i, snr in enumerate(pick):
             ax = axes[i][j]
             s = samples[(samples.decoder == m) & (samples.snr_db == snr)]
             ax.plot(np.cos(theta), np.sin(theta), color="0.8", lw=3, zorder=0)
-            ax.scatter(s.x0, s.x1, s=5, color="0.4", label="source x")
-            ax.scatter(s.xhat0, s.xhat1, s=5, color=sns.color_palette("colorblind")[i], label="x̂")
-            ax.set(title=f"{LABELS[m]}, {snr:g} dB", aspect="equal", xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+            ax.scatter(s.x0, s.x1, s=4, color="0.4", label="source x")
+            ax.scatter(s.xhat0, s.xhat1, s=4, color=sns.color_palette("colorblind")[j], label="x̂")
+            ax.set(title=f"{LABELS[m]}\n{snr:g} dB", aspect="equal", xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+            ax.title.set_fontsize(8)
             ax.set_xticks([]); ax.set_yticks([])  # noqa: E702
     axes[0][0].legend(loc="lower left", fontsize=7)
-    fig.suptitle("S¹: generated samples stay on the circle; MSE estimates shrink inside", y=1.0)
+    fig.tight_layout()
+    fig.suptitle("S¹: samples of each receiver at the lowest and highest SNR", y=1.02)
     _save(fig, out, "samples_scatter")
 
 

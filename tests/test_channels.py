@@ -92,7 +92,7 @@ def _binomial_ci(k, n):
 @pytest.mark.parametrize("p", [0.0, 0.01, 0.2, 0.5])
 def test_bsc_flip_rate(p, gen):
     bits = torch.randint(0, 2, (50000,), generator=gen).float()
-    out = BSC(p)(bits, gen)
+    out = BSC(p)(bits, generator=gen)
     k = int((out != bits).sum())
     ci = _binomial_ci(k, bits.numel())
     assert ci.low <= p <= ci.high
@@ -101,7 +101,7 @@ def test_bsc_flip_rate(p, gen):
 @pytest.mark.parametrize("e", [0.0, 0.1, 0.7])
 def test_bec_erasure_rate(e, gen):
     bits = torch.randint(0, 2, (50000,), generator=gen).float()
-    out = BEC(e)(bits, gen)
+    out = BEC(e)(bits, generator=gen)
     erased = out == ERASED
     assert torch.equal(out[~erased], bits[~erased])  # a BEC never flips
     ci = _binomial_ci(int(erased.sum()), bits.numel())

@@ -21,7 +21,7 @@ def test_columns_and_rows(quick_run):
     out, df = quick_run
     assert set(COLUMNS) <= set(df.columns)
     learned = df[df.decoder != "map"]
-    assert set(learned.decoder) == {"jscgc", "mse"}
+    assert set(learned.decoder) == {"jscgc", "cjscc"}
     assert learned.manifold.nunique() == 4 and learned.d.nunique() >= 3
     assert len(learned) == 4 * 2 * 3 * 3  # sources x decoders x SNRs x p
     for name in ("delta_vs_mi", "distance_vs_snr", "samples_scatter"):
@@ -41,7 +41,7 @@ def test_invariants(quick_run):
         assert g.mi_bits.iloc[-1] > g.mi_bits.iloc[0]
     low = learned[learned.snr_db == learned.snr_db.min()]
     s1 = low[low.manifold == "S1"].set_index("decoder")
-    assert s1.dist_to_manifold_median["mse"] > s1.dist_to_manifold_median["jscgc"]
+    assert s1.dist_to_manifold_median["cjscc"] > s1.dist_to_manifold_median["jscgc"]
 
 
 def test_negative_control(quick_run):

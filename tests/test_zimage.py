@@ -175,13 +175,14 @@ def test_kodak_tiny_writes_csv_and_figures(tmp_path):
 
     out = tmp_path / "out"
     argv = ["--preset", "tiny", "--images", "kodim01,kodim23", "--snr", "0", "10", "--crop", "256",
-            "--methods", "jscgc,cjscc", "--train-steps", "10", "--train-data", str(train_dir),
+            "--methods", ",".join(METHODS), "--train-steps", "6", "--train-data", str(train_dir),
             "--figure-images", "kodim01,kodim23", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     import pandas as pd
 
     df = pd.read_csv(out / "metrics.csv")
-    assert len(df) == 2 * 2 * 2 and set(df["method"]) == {"jscgc", "cjscc"}
+    assert len(df) == len(METHODS) * 2 * 2 and set(df["method"]) == set(METHODS)
+    assert set(pd.read_csv(out / "summary.csv")["method"]) == set(METHODS)      # what Fig. 4 draws
     assert df["psnr"].notna().all() and df["lpips"].isna().all()
     for name in ("fig3_methods.png", "fig3_snr.png", "fig4_metrics.png", "fig4_metrics.pdf", "summary.csv"):
         assert (out / name).exists(), name

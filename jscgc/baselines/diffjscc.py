@@ -1,0 +1,147 @@
+"""DiffJSCC-style two-stage receiver (after Yang, Zhang, Gao & Gündüz 2025): reconstruct, then refine.
+
+Dataflow::
+
+    x ─CJSCC encoder─► z ─AWGN(SNR)─► ŷ ─CJSCC decoder─► x̃  (stage 1: MSE)
+                                                          │ extractor.encode (latent; identity on toy vectors)
+                                                          ▼
+    x1 ~ N(0, I) ─► Euler steps of v(x_t, t, [z̃, SNR]) ─► ẑ ─decode─► x̂   (stage 2: flow matching, Eq. 10/14)
+
+Yang et al. condition a Stable Diffusion ControlNet on the stage-one image; here stage two is the
+same velocity family, objective and Euler sampler as JSCGC, conditioned on the stage-one estimate
+(laid out as a ``Received`` of "symbols", so the CA-Adapter or the toy MLP read it unchanged) and on
+the SNR. Training follows their two stages: :attr:`stages` names them and :meth:`set_stage` freezes
+the other part, so :func:`jscgc.train.train_stages` runs the one training loop once per stage.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jscgc.flow import euler_sample, flow_matching_loss
+from jscgc.system import MSEReconstruction, Received
+
+__all__ = ["DiffJSCC", "as_condition_symbols"]
+
+
+def as_condition_symbols(x: torch.Tensor) -> torch.Tensor:
+    """A stage-one estimate as "symbols" (B, n, 2) for a velocity model's condition path.
+
+    Vectors (B, m) are zero-padded to even m and paired: n = ceil(m/2). Latents (B, C, h, w) get a zero
+    channel when C is odd and are laid position-major, ceil(C/2) pairs per position — the layout
+    ``symbols_to_grid`` reads back with stride 1.
+    """
+    b = x.shape[0]
+    if x.dim() == 2:
+        return F.pad(x, (0, x.shape[1] % 2)).view(b, -1, 2)
+    if x.dim() == 4:
+        x = F.pad(x, (0, 0, 0, 0, 0, x.shape[1] % 2))
+        return x.permute(0, 2, 3, 1).reshape(b, -1, 2)
+    raise ValueError(f"DiffJSCC condition: expected (B, m) or (B, C, h, w), got {tuple(x.shape)}")
+
+
+class DiffJSCC(nn.Module):
+    """Stage one: an :class:`MSEReconstruction` (CJSCC). Stage two: a conditional flow refiner.
+
+    Args:
+        stage1: the CJSCC system (encoder, AWGN, decoder) on the data x (B, *S).
+        velocity: ``velocity(z_t, t, Received(as_condition_symbols(z̃), SNR)) -> v`` on the refiner's space.
+        extractor: frozen ``encode``/``decode`` between x and the refiner's space (a latent
+            extractor of :mod:`jscgc.latents`), or None to refine x itself.
+        time_schedule: training distribution of t (``jscgc.flow.TIME_SCHEDULES``).
+    """
+
+    stages = ("reconstruction", "refinement")
+
+    def __init__(self, stage1: MSEReconstruction, velocity: nn.Module, extractor: nn.Module | None = None,
+                 time_schedule: str = "uniform"):
+        super().__init__()
+        self.stage1 = stage1
+        self.velocity = velocity
+        self.extractor = extractor.eval().requires_grad_(False) if extractor is not None else None
+        self.time_schedule = time_schedule
+        # what may train at all (a frozen backbone stays frozen in every stage)
+        self._trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        self.set_stage(self.stages[0])
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.stage1.encoder
+
+    @property
+    def channel(self) -> nn.Module:
+        return self.stage1.channel
+
+    def set_stage(self, stage: str) -> None:
+        """Make only ``stage``'s part trainable (the loop optimises parameters with requires_grad)."""
+        if stage not in self.stages:
+            raise ValueError(f"DiffJSCC stage: expected one of {self.stages}, got {stage!r}")
+        self.stage = stage
+        part = "stage1." if stage == "reconstruction" else "velocity."
+        for name, p in self.named_parameters():
+            p.requires_grad_(name.startswith(part) and name in self._trainable)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.extractor is not None:
+            self.extractor.eval()
+        return self
+
+    def _to_space(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.extractor is None else self.extractor.encode(x)
+
+    def space_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape in the refiner's space of data of ``shape``."""
+        if self.extractor is None:
+            return tuple(shape)
+        f = self.extractor.factor
+        return (shape[0], self.extractor.channels, shape[-2] // f, shape[-1] // f)
+
+    def condition(self, received: Received, shape: tuple[int, ...]) -> Received:
+        """Stage one's estimate of data of ``shape``, in the refiner's space, as a condition."""
+        with torch.no_grad():
+            x_tilde = self.stage1.decoder(received, tuple(shape))
+            if self.extractor is not None:
+                x_tilde = self._to_space(x_tilde.clamp(0, 1))
+        return Received(as_condition_symbols(x_tilde), received.snr_db)
+
+    def transmit(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> Received:
+        return self.stage1.transmit(x0, snr_db, generator)
+
+    def loss(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Stage one: MSE of the CJSCC reconstruction. Stage two: Eq. 10 conditioned on it."""
+        if self.stage == "reconstruction":
+            return self.stage1.loss(x0, snr_db, generator)
+        with torch.no_grad():
+            received = self.transmit(x0, snr_db, generator)
+            target = self._to_space(x0)
+        return flow_matching_loss(self.velocity, target, self.condition(received, x0.shape), generator,
+                                  schedule=self.time_schedule)
+
+    def receive(self, received: Received, generator: torch.Generator | None = None, steps: int = 9,
+                shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """x̂ for data of ``shape``: refine stage one's estimate with ``steps`` Euler steps (Eq. 14)."""
+        if shape is None:
+            raise ValueError("DiffJSCC.receive: the data shape (B, *S) is needed")
+        cond = self.condition(received, shape)
+        z = euler_sample(self.velocity, cond, self.space_shape(shape), steps, generator,
+                         device=received.symbols.device)
+        if self.extractor is None:
+            return z
+        with torch.no_grad():
+            return self.extractor.decode(z)
+
+    def forward(self, x0, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
+        return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape)
+
+    def config(self) -> dict[str, Any]:
+        vel = self.velocity.config() if callable(getattr(self.velocity, "config", None)) else None
+        if vel is None:
+            from jscgc.registry import config_of
+            vel = config_of(self.velocity)
+        return {"class": "DiffJSCC", "stage1": self.stage1.config(), "velocity": vel,
+                "extractor": type(self.extractor).__name__ if self.extractor is not None else None,
+                "time_schedule": self.time_schedule}
