@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -40,7 +41,9 @@ class TrainConfig:
 
     Attributes:
         steps: optimiser steps in total (a resumed run continues up to this number).
-        batch_size: samples per step (per process).
+        batch_size: samples per optimiser step over all processes (the global batch).
+        accumulation: micro-batches per process per step (gradient accumulation); the global batch
+            is cut into processes × accumulation chunks, which must divide ``batch_size``.
         lr, weight_decay: AdamW.
         lr_schedule: ``"constant"`` or ``"cosine"`` (to 0 at ``steps``), after ``warmup`` steps.
         snr_db: a training SNR in dB, or [low, high] for an SNR drawn uniformly per sample.
@@ -54,6 +57,7 @@ class TrainConfig:
     """
     steps: int = 1000
     batch_size: int = 256
+    accumulation: int = 1
     lr: float = 1e-3
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
@@ -68,9 +72,9 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if self.steps < 0 or self.batch_size < 1:
-            raise ValueError(f"TrainConfig: steps >= 0 and batch_size >= 1 expected, "
-                             f"got steps={self.steps}, batch_size={self.batch_size}")
+        if self.steps < 0 or self.batch_size < 1 or self.accumulation < 1:
+            raise ValueError(f"TrainConfig: steps >= 0, batch_size >= 1 and accumulation >= 1 expected, got "
+                             f"steps={self.steps}, batch_size={self.batch_size}, accumulation={self.accumulation}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"TrainConfig.lr_schedule: 'constant' or 'cosine', got {self.lr_schedule!r}")
         if isinstance(self.snr_db, (list, tuple)):
@@ -118,6 +122,12 @@ def _draw_snr(config: TrainConfig, n: int, generator: torch.Generator, device) -
         lo, hi = config.snr_db
         return lo + (hi - lo) * torch.rand(n, generator=generator, device=device)
     return torch.full((n,), float(config.snr_db), device=device)
+
+
+def _chunk_generator(config: TrainConfig, step: int, chunk: int, device) -> torch.Generator:
+    """The generator of chunk ``chunk`` of step ``step``: a function of (seed, step, chunk) only."""
+    seed = ((config.seed * 1_000_003 + step) * 10_007 + chunk) % (2 ** 63)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
@@ -184,8 +194,12 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         raise ValueError("train: the system has no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    data_gen = torch.Generator().manual_seed(config.seed * 1_000_003 + acc.process_index)
-    sys_gen = torch.Generator(device=acc.device).manual_seed(config.seed * 7919 + 1 + acc.process_index)
+    chunks = acc.num_processes * config.accumulation
+    if config.batch_size % chunks:
+        raise ValueError(f"TrainConfig.batch_size {config.batch_size} is not divisible into {acc.num_processes} "
+                         f"processes x {config.accumulation} accumulation micro-batches")
+    micro = config.batch_size // chunks
+    data_gen = torch.Generator().manual_seed(config.seed * 1_000_003)
     losses: list[float] = []
     step = 0
 
@@ -202,30 +216,38 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         extra = torch.load(ckpt / "optimizer.pt", weights_only=False)
         optimizer.load_state_dict(extra["optimizer"])
         scheduler.load_state_dict(extra["scheduler"])
-        for g, s in zip((data_gen, sys_gen), extra["generators"]):
-            g.set_state(s)
+        data_gen.set_state(extra["generators"][0])
         losses, step = list(state["losses"]), int(state["step"])
 
     objective, optimizer = acc.prepare(_Objective(system), optimizer)
     last = config.steps if stop_after is None else min(config.steps, stop_after)
-    bar = tqdm(total=config.steps, initial=step, desc=desc, disable=not config.progress,
+    bar = tqdm(total=config.steps, initial=step, desc=desc, disable=not config.progress or not acc.is_main_process,
                leave=False, dynamic_ncols=True)
     objective.train()
     while step < last:
-        x0 = data(config.batch_size, data_gen).to(acc.device)
-        snr = _draw_snr(config, x0.shape[0], sys_gen, acc.device)
-        with acc.autocast():
-            loss = objective(x0, snr, sys_gen)
+        batch = data(config.batch_size, data_gen)
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=acc.device)
+        for j in range(config.accumulation):
+            k = acc.process_index * config.accumulation + j
+            x0 = batch[k * micro:(k + 1) * micro].to(acc.device)
+            gen = _chunk_generator(config, step, k, acc.device)
+            snr = _draw_snr(config, micro, gen, acc.device)
+            sync = j == config.accumulation - 1 or acc.num_processes == 1
+            with nullcontext() if sync else acc.no_sync(objective):
+                with acc.autocast():
+                    loss = objective(x0, snr, gen)
+                acc.backward(loss / config.accumulation)
+            total += loss.detach().float() / config.accumulation
+        loss = acc.reduce(total, reduction="mean") if acc.num_processes > 1 else total
         if not torch.isfinite(loss):
             raise FloatingPointError(f"train: the loss became {loss.item()} at step {step + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        acc.backward(loss)
         if config.grad_clip is not None:
             acc.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         scheduler.step()
         step += 1
-        losses.append(float(loss.detach()))
+        losses.append(float(loss))
         bar.update(1)
         if step % 10 == 0 or step == last:
             bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.4f}")
@@ -233,7 +255,7 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         if out is not None and acc.is_main_process and (at_period or step == last):
             if latest_checkpoint(out) is None or latest_checkpoint(out).name != f"step_{step:08d}":
                 _save(out, step, acc.unwrap_model(objective).system, optimizer, scheduler,
-                      (data_gen, sys_gen), losses, config, system_config)
+                      (data_gen,), losses, config, system_config)
     bar.close()
     objective.eval()
     return TrainResult(losses, step)
