@@ -37,6 +37,18 @@ class LatentSystem(nn.Module):
         if pixel_loss and not isinstance(inner, MSEReconstruction):
             raise ValueError("LatentSystem: pixel_loss applies to an MSEReconstruction inner system")
 
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The inner system's training stages (see :func:`jscgc.train.train_stages`)."""
+        return tuple(getattr(self.inner, "stages", ()))
+
+    @property
+    def stage_steps(self) -> dict[str, int]:
+        return dict(getattr(self.inner, "stage_steps", {}))
+
+    def set_stage(self, stage: str) -> None:
+        self.inner.set_stage(stage)
+
     def train(self, mode: bool = True):
         super().train(mode)
         self.extractor.eval()

@@ -175,7 +175,7 @@ class _JSCGC:
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc = mamba_encoder(preset, extractor)
         velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-        inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule)
+        inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule, **preset.flow)
         return LatentSystem(inner, extractor)
 
     @staticmethod

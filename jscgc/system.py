@@ -25,7 +25,13 @@ from torch import nn
 from jscgc.channels import FadingOutput, equalize
 from jscgc.flow import euler_sample, flow_matching_loss
 
-__all__ = ["Received", "CommSystem", "JSCGC", "MSEReconstruction"]
+__all__ = ["Received", "CommSystem", "JSCGC", "MSEReconstruction", "Guided", "null_condition", "NULL_SNR_DB",
+           "PRIORS"]
+
+NULL_SNR_DB = -30.0
+"""SNR of the "nothing received" condition used for ŷ-dropout and guidance (zero symbols)."""
+
+PRIORS = ("gaussian", "oneshot")
 
 
 class Received(NamedTuple):
@@ -76,6 +82,26 @@ class CommSystem(nn.Module):
         return {"class": type(self).__name__, "channel": type(self.channel).__name__, **parts}
 
 
+def null_condition(received: Received) -> Received:
+    """"Nothing received": zero symbols at ``NULL_SNR_DB`` (the condition of an unconditional model)."""
+    return Received(torch.zeros_like(received.symbols), torch.full_like(received.snr_db, NULL_SNR_DB))
+
+
+class Guided(nn.Module):
+    """Classifier-free guidance (Ho & Salimans 2022) of a velocity model trained with ŷ-dropout:
+    v = v(x, t, ∅) + w (v(x, t, ŷ) − v(x, t, ∅)); w = 1 is the plain conditional model."""
+
+    def __init__(self, velocity: nn.Module, scale: float):
+        super().__init__()
+        self.velocity, self.scale = velocity, scale
+
+    def forward(self, x_t, t, received: Received):
+        both = Received(torch.cat([received.symbols, torch.zeros_like(received.symbols)]),
+                        torch.cat([received.snr_db, torch.full_like(received.snr_db, NULL_SNR_DB)]))
+        v_cond, v_null = self.velocity(torch.cat([x_t, x_t]), torch.cat([t, t]), both).chunk(2)
+        return v_null + self.scale * (v_cond - v_null)
+
+
 class JSCGC(CommSystem):
     """Encoder -> channel -> conditional flow generator (the paper's system).
 
@@ -85,27 +111,75 @@ class JSCGC(CommSystem):
         velocity: ``velocity(x_t, t, Received) -> v``, shapes (B, *S).
         data_shape: S, the shape of one sample; used by ``receive`` when no shape is given.
         time_schedule: training distribution of t (``jscgc.flow.TIME_SCHEDULES``).
+
+    Training-recipe options (all off by default: the paper's plain Eq. 10; see docs/recipe_search.md):
+        cond_dropout: fraction of training samples whose ŷ is replaced by :func:`null_condition`.
+        guidance: classifier-free guidance scale w at sampling (needs ``cond_dropout`` > 0 to mean
+            anything).
+        prior: ``"gaussian"``: x1 ~ N(0, I). ``"oneshot"``: x1 ~ N(μ(ŷ), I) with μ(ŷ) = −v(0, 1, ŷ), the
+            network's own one-pass estimate, trained with MSE next to Eq. 10; the flow then only has to
+            transport the residual around an MSE estimate.
+        warmup_steps: > 0 adds a first training stage ("warmup") of that many steps in which only μ(ŷ)
+            is trained, with MSE (an MSE decoder in the flow's parameterisation); then stage "flow".
     """
 
     def __init__(self, encoder: nn.Module, channel: nn.Module, velocity: nn.Module,
-                 data_shape: tuple[int, ...], time_schedule: str = "uniform"):
+                 data_shape: tuple[int, ...], time_schedule: str = "uniform", cond_dropout: float = 0.0,
+                 guidance: float = 1.0, prior: str = "gaussian", warmup_steps: int = 0):
         super().__init__(encoder, channel)
+        if prior not in PRIORS or not 0 <= cond_dropout < 1 or warmup_steps < 0:
+            raise ValueError(f"JSCGC: prior in {PRIORS}, cond_dropout in [0, 1), warmup_steps >= 0 expected, "
+                             f"got {prior!r}, {cond_dropout}, {warmup_steps}")
         self.velocity = velocity
         self.data_shape = tuple(data_shape)
         self.time_schedule = time_schedule
+        self.cond_dropout, self.guidance, self.prior = cond_dropout, guidance, prior
+        self.stages = ("warmup", "flow") if warmup_steps else ()
+        self.stage_steps = {"warmup": warmup_steps} if warmup_steps else {}
+        self.stage = "flow"
+
+    def set_stage(self, stage: str) -> None:
+        if stage not in ("warmup", "flow"):
+            raise ValueError(f"JSCGC stage: expected 'warmup' or 'flow', got {stage!r}")
+        self.stage = stage
+
+    def one_shot(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
+        """μ(ŷ) = −v(0, t = 1, ŷ): the flow network's one-pass estimate of x0, (B, *S)."""
+        y = received.symbols
+        x = torch.zeros(shape, dtype=y.dtype, device=y.device)
+        return -self.velocity(x, torch.ones(shape[0], dtype=y.dtype, device=y.device), received)
 
     def loss(self, x0, snr_db, generator=None):
         """Eq. 10 with ŷ sent through the channel: gradients reach the encoder."""
         received = self.transmit(x0, snr_db, generator)
-        return flow_matching_loss(self.velocity, x0, received, generator,
-                                  schedule=self.time_schedule)
+        if self.stage == "warmup":
+            return (self.one_shot(received, x0.shape) - x0).pow(2).mean()
+        x1 = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        extra = 0.0
+        if self.prior == "oneshot":
+            mu = self.one_shot(received, x0.shape)
+            extra = (mu - x0).pow(2).mean()
+            x1 = x1 + mu.detach()
+        cond = received
+        if self.cond_dropout > 0:
+            drop = torch.rand(x0.shape[0], generator=generator, device=x0.device) < self.cond_dropout
+            null = null_condition(received)
+            mask = drop.view(-1, *([1] * (received.symbols.dim() - 1)))
+            cond = Received(torch.where(mask, null.symbols, received.symbols),
+                            torch.where(drop, null.snr_db, received.snr_db), received.gain)
+        return flow_matching_loss(self.velocity, x0, cond, generator, x1=x1, schedule=self.time_schedule) + extra
 
     def receive(self, received, generator=None, steps=9, shape=None):
         """Sample x̂ ~ q(x | ŷ) with ``steps`` Euler steps (Eq. 14). Returns (B, *S)."""
         b = received.symbols.shape[0]
         shape = tuple(shape) if shape is not None else (b, *self.data_shape)
-        return euler_sample(self.velocity, received, shape, steps, generator,
-                            device=received.symbols.device)
+        device = received.symbols.device
+        x1 = torch.randn(shape, generator=generator, device=device)
+        if self.prior == "oneshot":
+            with torch.no_grad():
+                x1 = x1 + self.one_shot(received, shape)
+        velocity = self.velocity if self.guidance == 1.0 else Guided(self.velocity, self.guidance)
+        return euler_sample(velocity, received, shape, steps, generator, x1=x1, device=device)
 
 
 class MSEReconstruction(CommSystem):

@@ -272,8 +272,9 @@ def train_stages(system: nn.Module, data: DataSource, config: TrainConfig,
     """Run :func:`train` once per training stage of ``system``.
 
     A system trained in stages (e.g. :class:`~jscgc.baselines.DiffJSCC`) names them in ``stages`` and
-    freezes all but one with ``set_stage(name)``; each stage gets ``config`` and its own checkpoint
-    folder ``out_dir/<stage>`` (resumed like any run). Other systems train once, in ``out_dir``.
+    switches objective (and frozen parts) with ``set_stage(name)``; each stage gets ``config`` — with
+    ``steps`` replaced where the system's ``stage_steps`` names a stage — and its own checkpoint folder
+    ``out_dir/<stage>`` (resumed like any run). Other systems train once, in ``out_dir``.
 
     Returns:
         {stage: TrainResult}; {"train": TrainResult} for a single-stage system.
@@ -282,9 +283,11 @@ def train_stages(system: nn.Module, data: DataSource, config: TrainConfig,
     if not stages:
         return {"train": train(system, data, config, out_dir, desc=desc, **kwargs)}
     results = {}
+    steps = getattr(system, "stage_steps", {})
     for stage in stages:
         system.set_stage(stage)
-        results[stage] = train(system, data, config, _stage_dir(out_dir, system, stage),
+        cfg = dataclasses.replace(config, steps=steps[stage]) if stage in steps else config
+        results[stage] = train(system, data, cfg, _stage_dir(out_dir, system, stage),
                                desc=f"{desc} [{stage}]", **kwargs)
     return results
 

@@ -1,0 +1,209 @@
+"""Training-recipe search for the from-scratch generator (issue 9), at CPU scale.
+
+Every variant is the registered ``jscgc`` method (MambaJSCC encoder → AWGN → Z-Image-architecture
+backbone + CA-Adapter) at a small size — 64×64 BSDS500 crops, TAEF2 latents (32×8×8), a 4-layer
+dim-96 backbone — with one recipe option changed (:class:`jscgc.system.JSCGC`, ``Preset.flow``).
+The references are the MSE decoders of exactly the same network and steps (``mambajscc``): with
+pixel MSE through the frozen TAEF2 decoder (the strong one, as in calibration probe 2) and with latent MSE.
+
+To fit a 2-core CPU the crops are encoded to latents once (a pool of ``--pool`` crops) and the inner
+system trains on them — the same objective, sampler and loop as ``kodak.py``, without re-running the
+frozen TAEF2 encoder every step; only the pixel-MSE reference needs the images (its loss decodes).
+Evaluation: Kodak centre crops (``--eval-crop``) at ``--snr`` dB, 9 Euler steps, one sample, the
+shared evaluator (PSNR, low-pass PSNR ÷8/÷16, colour distance, HF ratio, TAEF2-feature FD).
+
+    python experiments/recipe_search.py --out results/recipe_search [--steps 800] [--variants a,b]
+
+Writes ``summary.csv`` (a row per variant), ``metrics.csv`` (per image), ``table.md`` and ``config.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import dataclasses
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from jscgc.imagedata import FolderCrops, data_root, kodak  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
+from jscgc.latents import load_extractor  # noqa: E402
+from jscgc.methods import build_method  # noqa: E402
+from jscgc.metrics import available_metrics, evaluate_images, evaluate_sets  # noqa: E402
+from jscgc.presets import _zimage, get_preset  # noqa: E402
+from jscgc.system import MSEReconstruction  # noqa: E402
+from jscgc.train import TrainConfig, train_stages  # noqa: E402
+
+METRICS = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
+
+#: name -> (method, preset overrides, what changes). ``{W}`` in a value is replaced by steps // 3.
+VARIANTS: dict[str, tuple[str, dict, str]] = {
+    "mse_pixel": ("mambajscc", {}, "reference: the same network run once, pixel MSE through TAEF2"),
+    "mse_latent": ("mambajscc-latent", {}, "reference: the same network run once, latent MSE"),
+    "baseline": ("jscgc", {}, "the paper's recipe: logit-normal t, adapter at layers 0 and 2"),
+    "uniform_t": ("jscgc", {"time_schedule": "uniform"}, "time schedule: uniform t"),
+    "inject_all": ("jscgc", {"adapter": {"layers": (0, 1, 2, 3), "hidden": 64}},
+                   "conditioning path: adapter features into every layer"),
+    "cfg": ("jscgc", {"flow": {"cond_dropout": 0.1, "guidance": 2.0}},
+            "ŷ-dropout 10 % in training, classifier-free guidance w = 2 at sampling"),
+    "warmup": ("jscgc", {"flow": {"warmup_steps": "{W}"}},
+               "stages: first 1/3 of the steps MSE on the one-pass estimate -v(0, 1, ŷ), then flow"),
+    "oneshot_prior": ("jscgc", {"flow": {"prior": "oneshot"}},
+                      "parameterisation: x1 ~ N(μ(ŷ), I) around the network's own MSE estimate"),
+    "oneshot_prior_cfg": ("jscgc", {"flow": {"prior": "oneshot", "cond_dropout": 0.1, "guidance": 2.0}},
+                          "oneshot_prior + cfg"),
+}
+
+
+def base_preset():
+    """The CPU-scale stand-in for ``default``: same parts, 64-px crops, a 4-layer dim-96 backbone."""
+    return get_preset("tiny", encoder=dict(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
+                      backbone=_zimage(96, 4, 3, 32, 32), adapter=dict(layers=(0, 2), hidden=64),
+                      caption_tokens=8)
+
+
+def _resolve(value, steps):
+    if isinstance(value, dict):
+        return {k: _resolve(v, steps) for k, v in value.items()}
+    return steps // 3 if value == "{W}" else value
+
+
+def build(variant: str, steps: int, extractor):
+    method, overrides, _ = VARIANTS[variant]
+    preset = dataclasses.replace(base_preset(), **_resolve(overrides, steps))
+    system = build_method(method.split("-")[0], preset, extractor)
+    flow_steps = steps - preset.flow.get("warmup_steps", 0)
+    return system, flow_steps
+
+
+_SHARED: dict = {}     # the encoded pool, its crops and the Kodak images, set before the workers fork
+
+
+def run_variant(variant: str, args):
+    """Train one variant and evaluate it; returns (summary row, per-image rows)."""
+    pool, images, kodak_images = _SHARED["pool"], _SHARED["images"], _SHARED["kodak"]
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    extractor = load_extractor("taef2", args.weights)
+    system, flow_steps = build(variant, args.steps, extractor)
+    cfg = TrainConfig(steps=flow_steps, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine", warmup=50,
+                      snr_db=[-5.0, 10.0], seed=args.seed, progress=False, cpu=True)
+    start = time.perf_counter()
+    if variant == "mse_pixel":          # its loss decodes to pixels: train the image system on the crops
+        results = train_stages(system, _pool_source(images), cfg)
+    else:                               # the inner system on the pre-encoded latents
+        inner = system.inner
+        if variant == "mse_latent":
+            assert isinstance(inner, MSEReconstruction)
+        results = train_stages(inner, _pool_source(pool), cfg)
+    seconds = time.perf_counter() - start
+    losses = list(results.values())[-1].losses
+    ready, _ = available_metrics(METRICS, extractor=extractor)
+    system.eval()
+    rows, refs, outs = [], [], []
+    for k, (name, image) in enumerate(kodak_images):
+        x = image[None]
+        g = torch.Generator().manual_seed(args.seed * 1000 + k)
+        with torch.no_grad():
+            x_hat = system.receive(system.transmit(x, args.snr, g), g, 9, tuple(x.shape)).clamp(0, 1)
+        values = evaluate_images(x, x_hat, ready)
+        rows.append({"variant": variant, "image": name, **{m: v[0] for m, v in values.items()}})
+        refs.append(x)
+        outs.append(x_hat)
+    means = {m: sum(r[m] for r in rows) / len(rows) for m in rows[0] if m not in ("variant", "image")}
+    summary = {"variant": variant, **means, **evaluate_sets(refs, outs, ready), "train_seconds": seconds,
+               "steps": sum(r.step for r in results.values()),
+               "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])), "what": VARIANTS[variant][2]}
+    return summary, rows
+
+
+def _pool_source(pool: torch.Tensor):
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        return pool[torch.randint(len(pool), (n,), generator=generator)]
+    return sample
+
+
+def _table(df) -> str:
+    ref = df.set_index("variant").loc["mse_pixel"]
+    lines = ["| variant | what | PSNR | PSNR ÷16 | PSNR ÷8 | colour dist | HF ratio | latent FD | "
+             "loss | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in df.iterrows():
+        lines.append(f"| {r.variant} | {r.what} | {r.psnr:.2f} | {r.psnr_lp16:.2f} | {r.psnr_lp8:.2f} | "
+                     f"{r.colour_dist:.3f} | {r.hf_ratio:.2f} | {r.latent_fd:.2f} | {r.final_loss:.3f} | "
+                     f"{r.train_seconds:.0f} |")
+    lines.append(f"\nReference (mse_pixel): PSNR {ref.psnr:.2f} dB, ÷16 {ref.psnr_lp16:.2f} dB, latent FD "
+                 f"{ref.latent_fd:.2f}.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results/recipe_search")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma list (default: all)")
+    p.add_argument("--steps", type=int, default=800, help="optimiser steps per variant (all stages)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--pool", type=int, default=2048, help="training crops encoded once")
+    p.add_argument("--snr", type=float, default=5.0, help="test SNR (dB)")
+    p.add_argument("--eval-crop", type=int, default=128, help="Kodak centre crop (pixels)")
+    p.add_argument("--images", default=None, help="comma list of Kodak names (default: all 24)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--weights", default=None, help="TAEF2 weights folder")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad or not variants:
+        p.error(f"--variants: unknown {bad}; expected some of {','.join(VARIANTS)}")
+    out = Path(args.out)
+    if (out / "summary.csv").exists() and not args.overwrite:
+        print(f"recipe_search: {out / 'summary.csv'} exists; pass --overwrite or another --out", file=sys.stderr)
+        return 2
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    root = data_root(args.data, need="bsds500")
+    kodak_images = kodak(root, names=args.images.split(",") if args.images else None, crop=args.eval_crop)
+    extractor = load_extractor("taef2", args.weights)
+    crops = FolderCrops(root / "bsds500", base_preset().crop)
+    g = torch.Generator().manual_seed(args.seed + 12345)
+    images = crops(args.pool, g)
+    with torch.no_grad():
+        pool = torch.cat([extractor.encode(images[i:i + 64]) for i in range(0, len(images), 64)])
+    start = time.perf_counter()
+    _SHARED.update(pool=pool, images=images, kodak=kodak_images)
+    jobs = sorted(variants, key=lambda v: v != "mse_pixel")          # the slowest first
+    summaries, rows = [], []
+    bar = tqdm(total=len(jobs), desc="recipe search")
+    with cf.ProcessPoolExecutor(max(1, args.workers), mp_context=mp.get_context("fork")) as ex:
+        for fut in cf.as_completed([ex.submit(run_variant, v, args) for v in jobs]):
+            s, r = fut.result()
+            summaries.append(s)
+            rows += r
+            bar.update(1)
+            bar.write(f"{s['variant']}: psnr {s['psnr']:.2f} lp16 {s['psnr_lp16']:.2f} "
+                      f"hf {s['hf_ratio']:.2f} fd {s['latent_fd']:.2f} ({s['train_seconds']:.0f} s)")
+    bar.close()
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    df = pd.DataFrame(summaries).sort_values("variant", key=lambda c: c.map(order))
+    atomic_save(out / "summary.csv", lambda f: df.to_csv(f, index=False))
+    atomic_save(out / "metrics.csv", lambda f: pd.DataFrame(rows).to_csv(f, index=False))
+    atomic_write_text(out / "table.md", _table(df) if "mse_pixel" in set(df.variant) else df.to_string())
+    atomic_write_json(out / "config.json", {**{k: v for k, v in vars(args).items()}, "variants": variants,
+                                            "base_preset": base_preset().to_dict(),
+                                            "wall_seconds": time.perf_counter() - start, "torch": torch.__version__})
+    print((out / "table.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
