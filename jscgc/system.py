@@ -42,6 +42,19 @@ class Received(NamedTuple):
     gain: torch.Tensor | None = None
 
 
+def snr_per_sample(snr_db: torch.Tensor | float, batch: int, device) -> torch.Tensor:
+    """The SNR in dB as a (B,) float tensor (a scalar is repeated over the batch)."""
+    snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
+    return snr.expand(batch) if snr.dim() == 0 else snr
+
+
+def run_once(net: nn.Module, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
+    """One pass of a velocity-shaped network at x = 0, t = 1: ``net(0, 1, ŷ)``, shape ``shape`` (B, *S)."""
+    y = received.symbols
+    x = torch.zeros(shape, dtype=y.dtype, device=y.device)
+    return net(x, torch.ones(shape[0], dtype=y.dtype, device=y.device), received)
+
+
 class CommSystem(nn.Module):
     """Encoder and channel shared by every receiver; subclasses define loss and receive."""
 
@@ -53,8 +66,7 @@ class CommSystem(nn.Module):
     def transmit(self, x0: torch.Tensor, snr_db: torch.Tensor | float,
                  generator: torch.Generator | None = None) -> Received:
         """Encode x0 (B, *S) and send it at ``snr_db`` (scalar or (B,)). Differentiable."""
-        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=x0.device)
-        snr = snr.expand(x0.shape[0]) if snr.dim() == 0 else snr
+        snr = snr_per_sample(snr_db, x0.shape[0], x0.device)
         out = self.channel(self.encoder(x0), snr, generator)
         if isinstance(out, FadingOutput):
             return Received(equalize(out.received, out.gain, snr), snr, out.gain)
@@ -145,9 +157,7 @@ class JSCGC(CommSystem):
 
     def one_shot(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
         """μ(ŷ) = −v(0, t = 1, ŷ): the flow network's one-pass estimate of x0, (B, *S)."""
-        y = received.symbols
-        x = torch.zeros(shape, dtype=y.dtype, device=y.device)
-        return -self.velocity(x, torch.ones(shape[0], dtype=y.dtype, device=y.device), received)
+        return -run_once(self.velocity, received, shape)
 
     def loss(self, x0, snr_db, generator=None):
         """Eq. 10 with ŷ sent through the channel: gradients reach the encoder."""

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jscgc.channels import bpsk
-from jscgc.system import Received
+from jscgc.system import MSEReconstruction, Received, snr_per_sample
 
 __all__ = ["NECST", "vimco_surrogate", "ESTIMATORS"]
 
@@ -71,8 +71,9 @@ def vimco_surrogate(log_f: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Ten
     return bound, bound + score - score.detach()
 
 
-class NECST(nn.Module):
-    """Encoder -> Bernoulli bits -> binary channel -> decoder (Choi et al. 2019).
+class NECST(MSEReconstruction):
+    """Encoder -> Bernoulli bits -> binary channel -> decoder (Choi et al. 2019). Receives like the
+    MSE reference (x̂ = g(ŷ)); differs in what it transmits and in its objective.
 
     Args:
         encoder: x (B, *S) -> (B, n, 2) with ``power="none"``; the in-phase part is the bit logits.
@@ -85,14 +86,13 @@ class NECST(nn.Module):
 
     def __init__(self, encoder: nn.Module, channel: nn.Module, decoder: nn.Module, samples: int = 5,
                  estimator: str = "vimco", sigma: float = 0.1):
-        super().__init__()
         if estimator not in ESTIMATORS:
             raise ValueError(f"NECST estimator: expected one of {ESTIMATORS}, got {estimator!r}")
         if estimator == "vimco" and samples < 2:
             raise ValueError(f"NECST samples: VIMCO needs at least 2, got {samples}")
         if sigma <= 0:
             raise ValueError(f"NECST sigma: expected a positive number, got {sigma}")
-        self.encoder, self.channel, self.decoder = encoder, channel, decoder
+        super().__init__(encoder, channel, decoder)
         self.samples, self.estimator, self.sigma = samples, estimator, sigma
 
     def bit_logits(self, x0: torch.Tensor) -> torch.Tensor:
@@ -106,22 +106,18 @@ class NECST(nn.Module):
         u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
         return (u < torch.sigmoid(logits)).to(logits.dtype)
 
-    def _snr(self, snr_db, batch: int, device) -> torch.Tensor:
-        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
-        return snr.expand(batch) if snr.dim() == 0 else snr
-
     def _through_channel(self, bits: torch.Tensor, snr: torch.Tensor, generator) -> Received:
         return Received(bpsk(self.channel(bits, snr, generator)), snr)
 
     def transmit(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> Received:
         """x0 (B, *S) -> Received(BPSK of the received bits (B, n, 2), SNR (B,))."""
-        snr = self._snr(snr_db, x0.shape[0], x0.device)
+        snr = snr_per_sample(snr_db, x0.shape[0], x0.device)
         return self._through_channel(self.send_bits(self.bit_logits(x0), generator), snr, generator)
 
     def loss(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
         """−(multi-sample bound) · 2σ²/D, with the VIMCO (or straight-through) gradient."""
         b = x0.shape[0]
-        snr = self._snr(snr_db, b, x0.device)
+        snr = snr_per_sample(snr_db, b, x0.device)
         logits = self.bit_logits(x0)
         if self.estimator == "straight_through":
             prob = torch.sigmoid(logits)
@@ -138,15 +134,6 @@ class NECST(nn.Module):
         log_f = -(x_hat - x0.unsqueeze(0)).pow(2).reshape(k, b, d).sum(-1) / (2 * self.sigma ** 2)
         _, surrogate = vimco_surrogate(log_f, log_q)
         return -(2 * self.sigma ** 2 / d) * surrogate.mean()
-
-    def receive(self, received: Received, generator: torch.Generator | None = None, steps: int = 9,
-                shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        """x̂ = g(ŷ) (deterministic; ``generator`` and ``steps`` unused)."""
-        with torch.no_grad():
-            return self.decoder(received, None if shape is None else tuple(shape))
-
-    def forward(self, x0, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
-        return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape)
 
     def config(self) -> dict[str, Any]:
         from jscgc.registry import config_of

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jscgc.system import Received
+from jscgc.system import Received, run_once
 
 __all__ = ["OneShotDecoder"]
 
@@ -25,9 +25,7 @@ class OneShotDecoder(nn.Module):
     def forward(self, received: Received, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         if shape is None:
             raise ValueError("OneShotDecoder: the output shape (B, *S) is needed")
-        y = received.symbols
-        x = torch.zeros(shape, dtype=y.dtype, device=y.device)
-        return self.net(x, torch.ones(shape[0], dtype=y.dtype, device=y.device), received)
+        return run_once(self.net, received, shape)
 
     def config(self) -> dict:
         inner = self.net.config() if callable(getattr(self.net, "config", None)) else type(self.net).__name__
