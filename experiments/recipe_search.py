@@ -43,7 +43,8 @@ from jscgc.train import TrainConfig, train_stages  # noqa: E402
 
 METRICS = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
 
-#: name -> (method, preset overrides, what changes). ``{W}`` in a value is replaced by steps // 3.
+#: name -> (method, preset overrides, what changes). ``{W}`` in a value is replaced by steps // 3, ``{H}`` by
+#: steps // 2.
 VARIANTS: dict[str, tuple[str, dict, str]] = {
     "mse_pixel": ("mambajscc", {}, "reference: the same network run once, pixel MSE through TAEF2"),
     "mse_latent": ("mambajscc-latent", {}, "reference: the same network run once, latent MSE"),
@@ -59,6 +60,14 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
                       "parameterisation: x1 ~ N(μ(ŷ), I) around the network's own MSE estimate"),
     "oneshot_prior_cfg": ("jscgc", {"flow": {"prior": "oneshot", "cond_dropout": 0.1, "guidance": 2.0}},
                           "oneshot_prior + cfg"),
+    "pm_latent": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.1, "warmup_steps": "{H}"}},
+                  "posterior-mean prior: 1/2 of the steps latent-MSE decoder, then flow from μ(ŷ) + 0.1 ε"),
+    "pm_pixel": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.1, "warmup_steps": "{H}",
+                                    "warmup_loss": "pixel"}},
+                 "posterior-mean prior: 1/2 of the steps pixel-MSE decoder, then flow from μ(ŷ) + 0.1 ε"),
+    "pm_pixel_s03": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.3, "warmup_steps": "{H}",
+                                        "warmup_loss": "pixel"}},
+                     "pm_pixel with σ = 0.3"),
 }
 
 
@@ -72,7 +81,7 @@ def base_preset():
 def _resolve(value, steps):
     if isinstance(value, dict):
         return {k: _resolve(v, steps) for k, v in value.items()}
-    return steps // 3 if value == "{W}" else value
+    return {"{W}": steps // 3, "{H}": steps // 2}.get(value, value) if isinstance(value, str) else value
 
 
 def build(variant: str, steps: int, extractor):
@@ -96,7 +105,7 @@ def run_variant(variant: str, args):
     cfg = TrainConfig(steps=flow_steps, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine", warmup=50,
                       snr_db=[-5.0, 10.0], seed=args.seed, progress=False, cpu=True)
     start = time.perf_counter()
-    if variant == "mse_pixel":          # its loss decodes to pixels: train the image system on the crops
+    if variant != "mse_latent" and system.pixel_loss:   # its loss decodes to pixels: train on the crops
         results = train_stages(system, _pool_source(images), cfg)
     else:                               # the inner system on the pre-encoded latents
         inner = system.inner
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         pool = torch.cat([extractor.encode(images[i:i + 64]) for i in range(0, len(images), 64)])
     start = time.perf_counter()
     _SHARED.update(pool=pool, images=images, kodak=kodak_images)
-    jobs = sorted(variants, key=lambda v: v != "mse_pixel")          # the slowest first
+    jobs = sorted(variants, key=lambda v: "pixel" not in v)          # the slowest first
     summaries, rows = [], []
     bar = tqdm(total=len(jobs), desc="recipe search")
     with cf.ProcessPoolExecutor(max(1, args.workers), mp_context=mp.get_context("fork")) as ex:

@@ -4,9 +4,11 @@
 
 The inner system (a :class:`~jscgc.system.JSCGC` or :class:`~jscgc.system.MSEReconstruction`)
 keeps its own objective and sampler; this wrapper only moves between pixels and latents, on the
-training device, so the data loader hands over plain image crops. With ``pixel_loss=True`` an MSE
-inner system is trained on the decoded image instead of the latent (gradients pass through the
-frozen decoder) — calibration probe 2 found that much better than latent MSE.
+training device, so the data loader hands over plain image crops. With ``pixel_loss=True`` whatever
+the inner system trains with MSE — an MSE decoder, or a JSCGC's one-pass estimate in its "warmup"
+stage (``estimate``/``trains_estimate``) — is compared with the image after decoding instead of with
+the latent (gradients pass through the frozen decoder); calibration probe 2 found that much better
+than latent MSE. Other objectives (the flow-matching loss) stay in the latent space.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from jscgc.system import MSEReconstruction, Received
+from jscgc.system import Received
 
 __all__ = ["LatentSystem"]
 
@@ -26,7 +28,8 @@ class LatentSystem(nn.Module):
     Args:
         inner: a CommSystem on latents (B, C, h, w).
         extractor: a frozen latent extractor (:mod:`jscgc.latents`).
-        pixel_loss: for an MSE inner system, compare decoded images (pixels) instead of latents.
+        pixel_loss: for an inner system with an MSE-trained ``estimate``, compare decoded images (pixels)
+            instead of latents while ``inner.trains_estimate``.
     """
 
     def __init__(self, inner: nn.Module, extractor: nn.Module, pixel_loss: bool = False):
@@ -34,8 +37,9 @@ class LatentSystem(nn.Module):
         self.inner = inner
         self.extractor = extractor.eval().requires_grad_(False)
         self.pixel_loss = pixel_loss
-        if pixel_loss and not isinstance(inner, MSEReconstruction):
-            raise ValueError("LatentSystem: pixel_loss applies to an MSEReconstruction inner system")
+        if pixel_loss and not hasattr(inner, "estimate"):
+            raise ValueError(f"LatentSystem: pixel_loss needs an inner system with an MSE-trained `estimate` "
+                             f"(MSEReconstruction, JSCGC), got {type(inner).__name__}")
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -67,10 +71,10 @@ class LatentSystem(nn.Module):
 
     def loss(self, images, snr_db, generator=None) -> torch.Tensor:
         z0 = self.encode_latent(images)
-        if not self.pixel_loss:
+        if not (self.pixel_loss and self.inner.trains_estimate):
             return self.inner.loss(z0, snr_db, generator)
         received = self.inner.transmit(z0, snr_db, generator)
-        z_hat = self.inner.decoder(received, z0.shape)
+        z_hat = self.inner.estimate(received, tuple(z0.shape))
         return (self.extractor.decode_unclamped(z_hat) - images).pow(2).mean()
 
     def receive(self, received: Received, generator=None, steps: int = 9,

@@ -175,8 +175,12 @@ class _JSCGC:
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc = mamba_encoder(preset, extractor)
         velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-        inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule, **preset.flow)
-        return LatentSystem(inner, extractor)
+        flow = dict(preset.flow)
+        warmup_loss = flow.pop("warmup_loss", "latent")
+        if warmup_loss not in ("latent", "pixel"):
+            raise ValueError(f"preset {preset.name}: flow.warmup_loss: expected 'latent' or 'pixel', got {warmup_loss!r}")
+        inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule, **flow)
+        return LatentSystem(inner, extractor, pixel_loss=warmup_loss == "pixel")
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:

@@ -17,6 +17,7 @@ Both implement the same three calls, which every experiment and the training loo
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, NamedTuple
 
 import torch
@@ -31,7 +32,7 @@ __all__ = ["Received", "CommSystem", "JSCGC", "MSEReconstruction", "Guided", "nu
 NULL_SNR_DB = -30.0
 """SNR of the "nothing received" condition used for ŷ-dropout and guidance (zero symbols)."""
 
-PRIORS = ("gaussian", "oneshot")
+PRIORS = ("gaussian", "oneshot", "posterior_mean")
 
 
 class Received(NamedTuple):
@@ -128,48 +129,96 @@ class JSCGC(CommSystem):
         cond_dropout: fraction of training samples whose ŷ is replaced by :func:`null_condition`.
         guidance: classifier-free guidance scale w at sampling (needs ``cond_dropout`` > 0 to mean
             anything).
-        prior: ``"gaussian"``: x1 ~ N(0, I). ``"oneshot"``: x1 ~ N(μ(ŷ), I) with μ(ŷ) = −v(0, 1, ŷ), the
-            network's own one-pass estimate, trained with MSE next to Eq. 10; the flow then only has to
-            transport the residual around an MSE estimate.
+        prior: where the Euler steps start (t = 1):
+            ``"gaussian"``: x1 ~ N(0, I), the paper's.
+            ``"oneshot"``: x1 ~ N(μ(ŷ), I) with μ(ŷ) = −v(0, 1, ŷ), the network's own one-pass estimate,
+            trained with MSE next to Eq. 10; the flow transports the residual around an MSE estimate.
+            ``"posterior_mean"``: x1 = μ(ŷ) + σ ε with a small σ (``prior_noise``), after Posterior-Mean
+            Rectified Flow (Ohayon et al., ICLR 2025): the "warmup" stage trains encoder and network as
+            an MSE decoder μ(ŷ) = −v(0, 1, ŷ); entering "flow", a frozen copy of that decoder
+            (``prior_net``) and the encoder are fixed and the network, initialised from the decoder,
+            learns the flow from μ(ŷ) + σ ε to the data. The low frequencies, which the MSE estimate
+            gets right, are kept; the flow adds what the estimate averaged away. Needs warmup_steps > 0
+            and holds a second copy of the network.
+        prior_noise: σ of the ``"posterior_mean"`` prior (data units; the flow's start must not hide
+            the estimate).
         warmup_steps: > 0 adds a first training stage ("warmup") of that many steps in which only μ(ŷ)
             is trained, with MSE (an MSE decoder in the flow's parameterisation); then stage "flow".
+            :class:`~jscgc.latent_system.LatentSystem` with ``pixel_loss`` computes that MSE on the
+            decoded image.
     """
 
     def __init__(self, encoder: nn.Module, channel: nn.Module, velocity: nn.Module,
                  data_shape: tuple[int, ...], time_schedule: str = "uniform", cond_dropout: float = 0.0,
-                 guidance: float = 1.0, prior: str = "gaussian", warmup_steps: int = 0):
+                 guidance: float = 1.0, prior: str = "gaussian", warmup_steps: int = 0,
+                 prior_noise: float = 0.1):
         super().__init__(encoder, channel)
-        if prior not in PRIORS or not 0 <= cond_dropout < 1 or warmup_steps < 0:
-            raise ValueError(f"JSCGC: prior in {PRIORS}, cond_dropout in [0, 1), warmup_steps >= 0 expected, "
-                             f"got {prior!r}, {cond_dropout}, {warmup_steps}")
+        if prior not in PRIORS or not 0 <= cond_dropout < 1 or warmup_steps < 0 or prior_noise < 0:
+            raise ValueError(f"JSCGC: prior in {PRIORS}, cond_dropout in [0, 1), warmup_steps >= 0, prior_noise >= 0 "
+                             f"expected, got {prior!r}, {cond_dropout}, {warmup_steps}, {prior_noise}")
+        if prior == "posterior_mean" and not warmup_steps:
+            raise ValueError("JSCGC: prior 'posterior_mean' needs warmup_steps > 0 (the stage that trains μ(ŷ))")
         self.velocity = velocity
         self.data_shape = tuple(data_shape)
         self.time_schedule = time_schedule
-        self.cond_dropout, self.guidance, self.prior = cond_dropout, guidance, prior
+        self.cond_dropout, self.guidance, self.prior, self.prior_noise = cond_dropout, guidance, prior, prior_noise
         self.stages = ("warmup", "flow") if warmup_steps else ()
         self.stage_steps = {"warmup": warmup_steps} if warmup_steps else {}
         self.stage = "flow"
+        # the frozen MSE decoder of the posterior-mean prior; filled when training enters "flow"
+        self.prior_net = copy.deepcopy(velocity).requires_grad_(False) if prior == "posterior_mean" else None
+        self._trainable = {name for name, p in self.encoder.named_parameters() if p.requires_grad}
 
     def set_stage(self, stage: str) -> None:
+        """Switch objective. With the posterior-mean prior, going from "warmup" to "flow" copies the
+        trained MSE decoder into ``prior_net`` and freezes the encoder (the prior must keep seeing the ŷ
+        it was trained on); "warmup" makes the encoder trainable again."""
         if stage not in ("warmup", "flow"):
             raise ValueError(f"JSCGC stage: expected 'warmup' or 'flow', got {stage!r}")
+        if self.prior_net is not None:
+            if self.stage == "warmup" and stage == "flow":
+                self.prior_net.load_state_dict(self.velocity.state_dict())
+            for name, p in self.encoder.named_parameters():
+                p.requires_grad_(stage == "warmup" and name in self._trainable)
         self.stage = stage
 
     def one_shot(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
         """μ(ŷ) = −v(0, t = 1, ŷ): the flow network's one-pass estimate of x0, (B, *S)."""
         return -run_once(self.velocity, received, shape)
 
+    def estimate(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
+        """The estimate the "warmup" stage trains with MSE: μ(ŷ), (B, *S)."""
+        return self.one_shot(received, shape)
+
+    @property
+    def trains_estimate(self) -> bool:
+        """True while the objective is the MSE of :meth:`estimate` (the "warmup" stage)."""
+        return self.stage == "warmup"
+
+    def start(self, received: Received, shape: tuple[int, ...], generator=None) -> torch.Tensor:
+        """x1, the start of the Euler steps at t = 1 (B, *S), drawn from ``prior`` given ŷ."""
+        y = received.symbols
+        eps = torch.randn(shape, generator=generator, device=y.device)
+        if self.prior == "gaussian":
+            return eps
+        with torch.no_grad():
+            if self.prior == "oneshot":
+                return eps + self.one_shot(received, shape)
+            return self.prior_noise * eps - run_once(self.prior_net, received, shape)
+
     def loss(self, x0, snr_db, generator=None):
         """Eq. 10 with ŷ sent through the channel: gradients reach the encoder."""
         received = self.transmit(x0, snr_db, generator)
         if self.stage == "warmup":
-            return (self.one_shot(received, x0.shape) - x0).pow(2).mean()
-        x1 = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            return (self.estimate(received, x0.shape) - x0).pow(2).mean()
         extra = 0.0
         if self.prior == "oneshot":
+            x1 = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
             mu = self.one_shot(received, x0.shape)
             extra = (mu - x0).pow(2).mean()
             x1 = x1 + mu.detach()
+        else:
+            x1 = self.start(received, tuple(x0.shape), generator)
         cond = received
         if self.cond_dropout > 0:
             drop = torch.rand(x0.shape[0], generator=generator, device=x0.device) < self.cond_dropout
@@ -184,10 +233,7 @@ class JSCGC(CommSystem):
         b = received.symbols.shape[0]
         shape = tuple(shape) if shape is not None else (b, *self.data_shape)
         device = received.symbols.device
-        x1 = torch.randn(shape, generator=generator, device=device)
-        if self.prior == "oneshot":
-            with torch.no_grad():
-                x1 = x1 + self.one_shot(received, shape)
+        x1 = self.start(received, shape, generator)
         velocity = self.velocity if self.guidance == 1.0 else Guided(self.velocity, self.guidance)
         return euler_sample(velocity, received, shape, steps, generator, x1=x1, device=device)
 
@@ -206,10 +252,16 @@ class MSEReconstruction(CommSystem):
 
     def loss(self, x0, snr_db, generator=None):
         """Mean squared error per element between x0 and the decoder's estimate."""
-        x_hat = self.decoder(self.transmit(x0, snr_db, generator), tuple(x0.shape))
+        x_hat = self.estimate(self.transmit(x0, snr_db, generator), tuple(x0.shape))
         return (x_hat - x0).pow(2).mean()
 
     def receive(self, received, generator=None, steps=9, shape=None):
         """x̂ = g(ŷ); ``generator`` and ``steps`` are unused (the decoder is deterministic)."""
         with torch.no_grad():
             return self.decoder(received, None if shape is None else tuple(shape))
+
+    def estimate(self, received: Received, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """x̂ = g(ŷ) with gradients (what ``loss`` compares with x0)."""
+        return self.decoder(received, None if shape is None else tuple(shape))
+
+    trains_estimate = True
