@@ -8,7 +8,8 @@ pixel MSE through the frozen TAEF2 decoder (the strong one, as in calibration pr
 
 To fit a 2-core CPU the crops are encoded to latents once (a pool of ``--pool`` crops) and the inner
 system trains on them — the same objective, sampler and loop as ``kodak.py``, without re-running the
-frozen TAEF2 encoder every step; only the pixel-MSE reference needs the images (its loss decodes).
+frozen TAEF2 encoder every step; only stages whose loss decodes to pixels (the pixel-MSE reference, a
+pixel warm-up) train on the images.
 Evaluation: Kodak centre crops (``--eval-crop``) at ``--snr`` dB, 9 Euler steps, one sample, the
 shared evaluator (PSNR, low-pass PSNR ÷8/÷16, colour distance, HF ratio, TAEF2-feature FD).
 
@@ -38,13 +39,14 @@ from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import _zimage, get_preset  # noqa: E402
-from jscgc.system import MSEReconstruction  # noqa: E402
-from jscgc.train import TrainConfig, train_stages  # noqa: E402
+from jscgc.latent_system import LatentSystem  # noqa: E402
+from jscgc.train import TrainConfig, train  # noqa: E402
 
 METRICS = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
 
-#: name -> (method, preset overrides, what changes). ``{W}`` in a value is replaced by steps // 3, ``{H}`` by
-#: steps // 2.
+#: name -> (method, preset overrides, what changes). In a value ``{W}`` is replaced by steps // 3, ``{H}`` by
+#: steps // 2 and ``{3S}`` by 3 * steps; the override ``flow_steps`` sets the steps of the flow stage (default:
+#: steps minus the warm-up), e.g. to give a variant the wall time of the pixel-MSE reference.
 VARIANTS: dict[str, tuple[str, dict, str]] = {
     "mse_pixel": ("mambajscc", {}, "reference: the same network run once, pixel MSE through TAEF2"),
     "mse_latent": ("mambajscc-latent", {}, "reference: the same network run once, latent MSE"),
@@ -68,7 +70,21 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "pm_pixel_s03": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.3, "warmup_steps": "{H}",
                                         "warmup_loss": "pixel"}},
                      "pm_pixel with σ = 0.3"),
+    "pm_pixel_s03_long": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.3, "warmup_steps": "{H}",
+                                             "warmup_loss": "pixel"}, "flow_steps": "{3S}"},
+                          "pm_pixel_s03, flow stage 3 x steps on latents (≈ the pixel-MSE reference's wall time)"),
+    "pm_pixel_s01_long": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.1, "warmup_steps": "{H}",
+                                             "warmup_loss": "pixel"}, "flow_steps": "{3S}"},
+                          "pm_pixel_s03_long with σ = 0.1"),
+    "pm_pixel_s05_long": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.5, "warmup_steps": "{H}",
+                                             "warmup_loss": "pixel"}, "flow_steps": "{3S}"},
+                          "pm_pixel_s03_long with σ = 0.5"),
 }
+PICTURES = ("kodim01", "kodim05", "kodim15", "kodim23")       # the calibration probes' pictures
+#: extra receivers evaluated on the same trained system (posterior-mean variants)
+RECEIVERS = {"μ only": "its frozen MSE decoder μ(ŷ) alone",
+             "anchor ÷16": "its sample with the ÷16 band of μ(ŷ) (LatentSystem anchor_lowpass=16)",
+             "anchor ÷8": "its sample with the ÷8 band of μ(ŷ) (LatentSystem anchor_lowpass=8)"}
 
 
 def base_preset():
@@ -81,15 +97,19 @@ def base_preset():
 def _resolve(value, steps):
     if isinstance(value, dict):
         return {k: _resolve(v, steps) for k, v in value.items()}
-    return {"{W}": steps // 3, "{H}": steps // 2}.get(value, value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    return {"{W}": steps // 3, "{H}": steps // 2, "{3S}": 3 * steps}.get(value, value)
 
 
 def build(variant: str, steps: int, extractor):
+    """(system, steps of its last stage) for ``variant`` with ``steps`` optimiser steps in all."""
     method, overrides, _ = VARIANTS[variant]
-    preset = dataclasses.replace(base_preset(), **_resolve(overrides, steps))
+    overrides = _resolve(overrides, steps)
+    flow_steps = overrides.pop("flow_steps", None)
+    preset = dataclasses.replace(base_preset(), **overrides)
     system = build_method(method.split("-")[0], preset, extractor)
-    flow_steps = steps - preset.flow.get("warmup_steps", 0)
-    return system, flow_steps
+    return system, flow_steps or steps - preset.flow.get("warmup_steps", 0)
 
 
 _SHARED: dict = {}     # the encoded pool, its crops and the Kodak images, set before the workers fork
@@ -105,32 +125,75 @@ def run_variant(variant: str, args):
     cfg = TrainConfig(steps=flow_steps, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine", warmup=50,
                       snr_db=[-5.0, 10.0], seed=args.seed, progress=False, cpu=True)
     start = time.perf_counter()
-    if variant != "mse_latent" and system.pixel_loss:   # its loss decodes to pixels: train on the crops
-        results = train_stages(system, _pool_source(images), cfg)
-    else:                               # the inner system on the pre-encoded latents
-        inner = system.inner
-        if variant == "mse_latent":
-            assert isinstance(inner, MSEReconstruction)
-        results = train_stages(inner, _pool_source(pool), cfg)
+    results = _train(system, variant == "mse_latent", cfg, pool, images)
     seconds = time.perf_counter() - start
     losses = list(results.values())[-1].losses
     ready, _ = available_metrics(METRICS, extractor=extractor)
     system.eval()
-    rows, refs, outs = [], [], []
-    for k, (name, image) in enumerate(kodak_images):
-        x = image[None]
-        g = torch.Generator().manual_seed(args.seed * 1000 + k)
-        with torch.no_grad():
-            x_hat = system.receive(system.transmit(x, args.snr, g), g, 9, tuple(x.shape)).clamp(0, 1)
-        values = evaluate_images(x, x_hat, ready)
-        rows.append({"variant": variant, "image": name, **{m: v[0] for m, v in values.items()}})
-        refs.append(x)
-        outs.append(x_hat)
-    means = {m: sum(r[m] for r in rows) / len(rows) for m in rows[0] if m not in ("variant", "image")}
-    summary = {"variant": variant, **means, **evaluate_sets(refs, outs, ready), "train_seconds": seconds,
-               "steps": sum(r.step for r in results.values()),
-               "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])), "what": VARIANTS[variant][2]}
-    return summary, rows
+    receivers = {variant: system.receive}
+    if getattr(system.inner, "prior_net", None) is not None:      # the same trained system, other receivers
+        receivers[f"{variant} (μ only)"] = lambda r, g, steps, shape: extractor.decode(
+            system.inner.prior_mean(r, system.latent_shape(shape)))
+        for f in (16, 8):
+            anchored = LatentSystem(system.inner, extractor, anchor_lowpass=f)
+            receivers[f"{variant} (anchor ÷{f})"] = anchored.receive
+    summaries, rows = [], []
+    for label, receive in receivers.items():
+        refs, outs, these = [], [], []
+        for k, (name, image) in enumerate(kodak_images):
+            x = image[None]
+            g = torch.Generator().manual_seed(args.seed * 1000 + k)
+            with torch.no_grad():
+                x_hat = receive(system.transmit(x, args.snr, g), g, 9, tuple(x.shape)).clamp(0, 1)
+            values = evaluate_images(x, x_hat, ready)
+            these.append({"variant": label, "image": name, **{m: v[0] for m, v in values.items()}})
+            refs.append(x)
+            outs.append(x_hat)
+        means = {m: sum(r[m] for r in these) / len(these) for m in these[0] if m not in ("variant", "image")}
+        summaries.append({"variant": label, **means, **evaluate_sets(refs, outs, ready), "train_seconds": seconds,
+                          "steps": sum(r.step for r in results.values()),
+                          "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
+                          "what": VARIANTS[variant][2] if label == variant else RECEIVERS[label[len(variant) + 2:-1]]})
+        rows += these
+        pics = [k for k, (name, _) in enumerate(kodak_images) if name in PICTURES]
+        if pics:
+            _save_grid(Path(args.out) / "pictures" / _file_name(label),
+                       [refs[k] for k in pics], [outs[k] for k in pics])
+    return summaries, rows
+
+
+def _file_name(label: str) -> str:
+    """"pm_pixel (anchor ÷16)" -> "pm_pixel_anchor_lp16.png" (ASCII file names)."""
+    for a, b in ((" (", "_"), (")", ""), ("μ only", "mu_only"), ("÷", "lp"), (" ", "_")):
+        label = label.replace(a, b)
+    return f"{label}.png"
+
+
+def _train(system, latent_mse: bool, cfg: TrainConfig, pool, images) -> dict:
+    """The one loop once per stage: a stage whose loss decodes to pixels (an MSE estimate under
+    ``pixel_loss``) trains the image system on the crops, any other the inner system on the pre-encoded
+    latents (the same objective without re-running the frozen encoder). ``latent_mse``: the latent-MSE
+    reference (an MSE decoder trained on latents although its system has ``pixel_loss``)."""
+    inner = system.inner
+    results = {}
+    stages = getattr(inner, "stages", ())
+    for stage in stages or ("train",):
+        if stages:
+            system.set_stage(stage)
+        pixel = system.pixel_loss and inner.trains_estimate and not latent_mse
+        steps = getattr(inner, "stage_steps", {}).get(stage, cfg.steps)
+        results[stage] = train(system if pixel else inner, _pool_source(images if pixel else pool),
+                               dataclasses.replace(cfg, steps=steps))
+    return results
+
+
+def _save_grid(path: Path, refs: list[torch.Tensor], outs: list[torch.Tensor]) -> None:
+    """A PNG: the originals in the top row, the outputs below (each (1, 3, H, W) in [0, 1])."""
+    from PIL import Image
+
+    grid = torch.cat([torch.cat(refs, -1), torch.cat(outs, -1)], -2)[0]
+    pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    atomic_save(path, lambda f: Image.fromarray(pixels).save(f, format="PNG"))
 
 
 def _pool_source(pool: torch.Tensor):
@@ -195,15 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=len(jobs), desc="recipe search")
     with cf.ProcessPoolExecutor(max(1, args.workers), mp_context=mp.get_context("fork")) as ex:
         for fut in cf.as_completed([ex.submit(run_variant, v, args) for v in jobs]):
-            s, r = fut.result()
-            summaries.append(s)
+            these, r = fut.result()
+            summaries += these
             rows += r
             bar.update(1)
-            bar.write(f"{s['variant']}: psnr {s['psnr']:.2f} lp16 {s['psnr_lp16']:.2f} "
-                      f"hf {s['hf_ratio']:.2f} fd {s['latent_fd']:.2f} ({s['train_seconds']:.0f} s)")
+            for s in these:
+                bar.write(f"{s['variant']}: psnr {s['psnr']:.2f} lp16 {s['psnr_lp16']:.2f} "
+                          f"hf {s['hf_ratio']:.2f} fd {s['latent_fd']:.2f} ({s['train_seconds']:.0f} s)")
     bar.close()
     order = {v: i for i, v in enumerate(VARIANTS)}
-    df = pd.DataFrame(summaries).sort_values("variant", key=lambda c: c.map(order))
+    df = pd.DataFrame(summaries).sort_values("variant", kind="stable", key=lambda c: c.map(
+        lambda v: order[v.split(" ")[0]] + 0.5 * (" " in v)))
     atomic_save(out / "summary.csv", lambda f: df.to_csv(f, index=False))
     atomic_save(out / "metrics.csv", lambda f: pd.DataFrame(rows).to_csv(f, index=False))
     atomic_write_text(out / "table.md", _table(df) if "mse_pixel" in set(df.variant) else df.to_string())

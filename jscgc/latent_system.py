@@ -9,17 +9,33 @@ the inner system trains with MSE — an MSE decoder, or a JSCGC's one-pass estim
 stage (``estimate``/``trains_estimate``) — is compared with the image after decoding instead of with
 the latent (gradients pass through the frozen decoder); calibration probe 2 found that much better
 than latent MSE. Other objectives (the flow-matching loss) stay in the latent space.
+
+With ``anchor_lowpass=f`` (for a JSCGC with the posterior-mean prior) the receiver replaces the coarse
+band of its sample — the part left by f×f average pooling, smoothly up-sampled — with that of the
+decoded MSE estimate μ(ŷ): the layout and colours then come from the estimate that is best at them and
+the detail from the generator. This is ILVR's low-frequency replacement (Choi et al., ICCV 2021), done
+once on the decoded image because the flow runs in the latent space.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jscgc.system import Received
 
-__all__ = ["LatentSystem"]
+__all__ = ["LatentSystem", "lowpass"]
+
+
+def lowpass(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """The coarse band of images (B, C, H, W): f×f average pooling (ceil mode), bilinearly up-sampled back
+    to (H, W). A constant image is unchanged; ``factor`` 1 is the identity."""
+    if factor == 1:
+        return x
+    coarse = F.avg_pool2d(x, factor, ceil_mode=True)
+    return F.interpolate(coarse, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class LatentSystem(nn.Module):
@@ -30,10 +46,15 @@ class LatentSystem(nn.Module):
         extractor: a frozen latent extractor (:mod:`jscgc.latents`).
         pixel_loss: for an inner system with an MSE-trained ``estimate``, compare decoded images (pixels)
             instead of latents while ``inner.trains_estimate``.
+        anchor_lowpass: 0 (off) or the pooling factor f of the band taken from μ(ŷ) at sampling.
     """
 
-    def __init__(self, inner: nn.Module, extractor: nn.Module, pixel_loss: bool = False):
+    def __init__(self, inner: nn.Module, extractor: nn.Module, pixel_loss: bool = False, anchor_lowpass: int = 0):
         super().__init__()
+        if anchor_lowpass < 0 or (anchor_lowpass and getattr(inner, "prior_net", None) is None):
+            raise ValueError(f"LatentSystem: anchor_lowpass must be 0, or a factor >= 1 for a JSCGC with the "
+                             f"posterior-mean prior; got {anchor_lowpass} for {type(inner).__name__}")
+        self.anchor_lowpass = anchor_lowpass
         self.inner = inner
         self.extractor = extractor.eval().requires_grad_(False)
         self.pixel_loss = pixel_loss
@@ -84,11 +105,16 @@ class LatentSystem(nn.Module):
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
         z = self.inner.receive(received, generator, steps, self.latent_shape(shape))
         with torch.no_grad():
-            return self.extractor.decode(z)
+            x = self.extractor.decode(z)
+            if not self.anchor_lowpass:
+                return x
+            mu = self.extractor.decode(self.inner.prior_mean(received, self.latent_shape(shape)))
+            return (x + lowpass(mu - x, self.anchor_lowpass)).clamp(0, 1)
 
     def forward(self, images, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
         return self.receive(self.transmit(images, snr_db, generator), generator, steps, images.shape)
 
     def config(self) -> dict[str, Any]:
         return {"class": "LatentSystem", "inner": self.inner.config(),
-                "extractor": type(self.extractor).__name__, "pixel_loss": self.pixel_loss}
+                "extractor": type(self.extractor).__name__, "pixel_loss": self.pixel_loss,
+                "anchor_lowpass": self.anchor_lowpass}

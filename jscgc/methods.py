@@ -179,8 +179,9 @@ class _JSCGC:
         warmup_loss = flow.pop("warmup_loss", "latent")
         if warmup_loss not in ("latent", "pixel"):
             raise ValueError(f"preset {preset.name}: flow.warmup_loss: expected 'latent' or 'pixel', got {warmup_loss!r}")
+        anchor = flow.pop("anchor_lowpass", 0)
         inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule, **flow)
-        return LatentSystem(inner, extractor, pixel_loss=warmup_loss == "pixel")
+        return LatentSystem(inner, extractor, pixel_loss=warmup_loss == "pixel", anchor_lowpass=anchor)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:

@@ -37,7 +37,7 @@ class Preset:
     backbone_mode: str = "full"         # "frozen" | "full" | "lora" (a from-scratch backbone must train)
     time_schedule: str = "logit_normal"
     flow: dict[str, Any] = field(default_factory=dict)       # JSCGC recipe options (cond_dropout, guidance, prior,
-    #                                                          prior_noise, warmup_steps) and warmup_loss (latent|pixel)
+    #                                                          prior_noise, warmup_steps), warmup_loss (latent|pixel), anchor_lowpass
     train: dict[str, Any] = field(default_factory=dict)      # TrainConfig kwargs
     zimage: str | None = None           # Z-Image checkpoint folder or hub id ("full")
     gradient_checkpointing: bool = False

@@ -195,6 +195,13 @@ class JSCGC(CommSystem):
         """True while the objective is the MSE of :meth:`estimate` (the "warmup" stage)."""
         return self.stage == "warmup"
 
+    def prior_mean(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
+        """The frozen MSE estimate μ(ŷ) of the posterior-mean prior, (B, *S) (no gradients)."""
+        if self.prior_net is None:
+            raise ValueError(f"JSCGC.prior_mean: needs prior 'posterior_mean', this system has {self.prior!r}")
+        with torch.no_grad():
+            return -run_once(self.prior_net, received, shape)
+
     def start(self, received: Received, shape: tuple[int, ...], generator=None) -> torch.Tensor:
         """x1, the start of the Euler steps at t = 1 (B, *S), drawn from ``prior`` given ŷ."""
         y = received.symbols
@@ -204,7 +211,7 @@ class JSCGC(CommSystem):
         with torch.no_grad():
             if self.prior == "oneshot":
                 return eps + self.one_shot(received, shape)
-            return self.prior_noise * eps - run_once(self.prior_net, received, shape)
+            return self.prior_noise * eps + self.prior_mean(received, shape)
 
     def loss(self, x0, snr_db, generator=None):
         """Eq. 10 with ŷ sent through the channel: gradients reach the encoder."""

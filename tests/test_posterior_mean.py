@@ -194,6 +194,49 @@ def test_preset_warmup_loss_selects_the_pixel_loss():
     flow = dict(prior="posterior_mean", warmup_steps=2, prior_noise=0.1)
     system = build_method("jscgc", dataclasses.replace(tiny, flow={**flow, "warmup_loss": "pixel"}), _Spec32())
     assert system.pixel_loss and system.inner.prior_net is not None and system.stages == ("warmup", "flow")
-    assert not build_method("jscgc", dataclasses.replace(tiny, flow=flow), _Spec32()).pixel_loss
+    plain = build_method("jscgc", dataclasses.replace(tiny, flow=flow), _Spec32())
+    assert not plain.pixel_loss and plain.anchor_lowpass == 0
+    anchored = build_method("jscgc", dataclasses.replace(tiny, flow={**flow, "anchor_lowpass": 16}), _Spec32())
+    assert anchored.anchor_lowpass == 16
     with pytest.raises(ValueError, match="warmup_loss"):
         build_method("jscgc", dataclasses.replace(tiny, flow={**flow, "warmup_loss": "lpips"}), _Spec32())
+
+
+def test_lowpass_keeps_constants_and_removes_the_finest_checkerboard():
+    from jscgc.latent_system import lowpass
+
+    const = torch.full((2, 3, 16, 12), 0.3)
+    torch.testing.assert_close(lowpass(const, 4), const)
+    checker = ((torch.arange(16)[:, None] + torch.arange(12)[None]) % 2).float().expand(1, 3, 16, 12)
+    torch.testing.assert_close(lowpass(checker - 0.5, 2), torch.zeros(1, 3, 16, 12))
+    x, y = torch.rand(2, 1, 3, 16, 12, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(lowpass(2 * x - y, 4), 2 * lowpass(x, 4) - lowpass(y, 4))
+    torch.testing.assert_close(lowpass(x, 1), x)
+
+
+class _SquashedExtractor(_PoolExtractor):
+    """Decodes into (0.4, 0.6), so that adding a band of differences never reaches the clamp."""
+
+    def decode(self, z):
+        return 0.5 + 0.1 * torch.tanh(self.decode_unclamped(z))
+
+
+def test_anchor_takes_the_coarse_band_from_the_mse_estimate_and_the_detail_from_the_sample():
+    torch.manual_seed(0)
+    ex = _SquashedExtractor()
+    inner = JSCGC(_FlatEncoder(), AWGN(), _ConvVelocity(), (4, 4, 4), prior="posterior_mean", warmup_steps=2)
+    inner.set_stage("warmup")
+    inner.set_stage("flow")
+    with torch.no_grad():
+        inner.prior_net.conv.weight.mul_(-3.0)           # μ(ŷ) differs from what the flow produces
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    plain, anchored = LatentSystem(inner, ex), LatentSystem(inner, ex, anchor_lowpass=8)   # f = 8: the mean colour
+    r = plain.transmit(images, 5.0, torch.Generator().manual_seed(2))
+    x = plain.receive(r, torch.Generator().manual_seed(3), 4, images.shape)
+    a = anchored.receive(r, torch.Generator().manual_seed(3), 4, images.shape)
+    mu = ex.decode(inner.prior_mean(r, (2, 4, 4, 4)))
+    assert not torch.allclose(x.mean((2, 3)), mu.mean((2, 3)), atol=1e-3)
+    torch.testing.assert_close(a.mean((2, 3)), mu.mean((2, 3)))                       # the estimate's colour
+    torch.testing.assert_close(a - a.mean((2, 3), keepdim=True), x - x.mean((2, 3), keepdim=True))  # the detail
+    with pytest.raises(ValueError, match="anchor_lowpass"):
+        LatentSystem(JSCGC(_FlatEncoder(), AWGN(), _ConvVelocity(), (4, 4, 4)), ex, anchor_lowpass=8)
