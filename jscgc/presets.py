@@ -4,7 +4,8 @@
   64x64 crops; trains in seconds on a CPU; used by tests and as a smoke run of ``kodak.py``.
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
   MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 40M
-  parameters), CBR 1/384, BSDS500 256x256 crops, about 20 minutes on one H200.
+  parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``_RECIPE`` (2000 warm-up + 6000 flow
+  steps, planned for about 20 minutes on one H200 from the calibration probes' step rates; unmeasured).
 * ``full`` — the paper's setting: the 6.15B Z-Image backbone from a local checkpoint (``--zimage``),
   the FLUX VAE from the same checkpoint, 256x256 crops, joint training with the CA-Adapter,
   multi-GPU through accelerate (``configs/accelerate_*.yaml``).
@@ -55,17 +56,23 @@ def _zimage(dim: int, layers: int, heads: int, channels: int, cap: int, refiner:
                 cap_feat_dim=cap, rope_theta=256.0, t_scale=1000.0, axes_dims=axes, axes_lens=[64, 256, 256])
 
 
+_RECIPE = dict(prior="posterior_mean", prior_noise=0.3, warmup_loss="pixel", anchor_lowpass=8)
+"""The from-scratch generator's recipe (issue 9, docs/recipe_search.md): a pixel-MSE warm-up of the receiver
+network, the flow from its frozen estimate plus σ = 0.3 noise, the ÷8 band of the estimate at sampling.
+``full`` keeps the paper's plain recipe (a pretrained backbone; a second 6B copy would not fit)."""
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("tiny", latents="taef2", crop=64,
            encoder=dict(dims=(16, 16), depths=(1, 1), d_state=4, mlp_ratio=1.0),
            backbone=_zimage(32, 2, 2, 32, 16), adapter=dict(layers=(0, 1), hidden=32),
-           caption_tokens=8,
+           caption_tokens=8, flow=dict(_RECIPE, warmup_steps=20),
            train=dict(steps=60, batch_size=8, lr=1e-3, snr_db=[-5.0, 10.0], warmup=5, checkpoint_every=0),
            est_seconds_per_step_cpu=0.15),
     Preset("default", latents="taef2", crop=256,
            encoder=dict(dims=(128, 256), depths=(2, 2), d_state=16, mlp_ratio=2.0),
            backbone=_zimage(512, 8, 8, 32, 256, refiner=2), adapter=dict(layers=(0, 2, 4, 6), hidden=256),
-           train=dict(steps=8000, batch_size=64, lr=2e-4, lr_schedule="cosine", warmup=200,
+           flow=dict(_RECIPE, warmup_steps=2000),
+           train=dict(steps=6000, batch_size=64, lr=2e-4, lr_schedule="cosine", warmup=200,
                       snr_db=[-5.0, 10.0], grad_clip=1.0, mixed_precision="bf16", checkpoint_every=1000),
            est_seconds_per_step_cpu=60.0),
     Preset("full", latents="flux", crop=256,
