@@ -39,7 +39,7 @@ from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import _zimage, get_preset  # noqa: E402
-from jscgc.latent_system import LatentSystem  # noqa: E402
+from jscgc.latent_system import anchor  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 
 METRICS = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
@@ -81,7 +81,7 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
                           "pm_pixel_s03_long with σ = 0.5"),
 }
 PICTURES = ("kodim01", "kodim05", "kodim15", "kodim23")       # the calibration probes' pictures
-#: extra receivers evaluated on the same trained system (posterior-mean variants)
+#: extra receivers of the same trained system and sample (posterior-mean variants); order: μ, ÷16, ÷8
 RECEIVERS = {"μ only": "its frozen MSE decoder μ(ŷ) alone",
              "anchor ÷16": "its sample with the ÷16 band of μ(ŷ) (LatentSystem anchor_lowpass=16)",
              "anchor ÷8": "its sample with the ÷8 band of μ(ŷ) (LatentSystem anchor_lowpass=8)"}
@@ -130,32 +130,35 @@ def run_variant(variant: str, args):
     losses = list(results.values())[-1].losses
     ready, _ = available_metrics(METRICS, extractor=extractor)
     system.eval()
-    receivers = {variant: system.receive}
-    if getattr(system.inner, "prior_net", None) is not None:      # the same trained system, other receivers
-        receivers[f"{variant} (μ only)"] = lambda r, g, steps, shape: extractor.decode(
-            system.inner.prior_mean(r, system.latent_shape(shape)))
-        for f in (16, 8):
-            anchored = LatentSystem(system.inner, extractor, anchor_lowpass=f)
-            receivers[f"{variant} (anchor ÷{f})"] = anchored.receive
-    summaries, rows = [], []
-    for label, receive in receivers.items():
-        refs, outs, these = [], [], []
-        for k, (name, image) in enumerate(kodak_images):
-            x = image[None]
-            g = torch.Generator().manual_seed(args.seed * 1000 + k)
-            with torch.no_grad():
-                x_hat = receive(system.transmit(x, args.snr, g), g, 9, tuple(x.shape)).clamp(0, 1)
-            values = evaluate_images(x, x_hat, ready)
+    labels = [variant]
+    if getattr(system.inner, "prior_net", None) is not None:      # the same sample, other receivers
+        labels += [f"{variant} ({what})" for what in RECEIVERS]
+    per_label = {label: ([], [], []) for label in labels}         # refs, outputs, per-image rows
+    for k, (name, image) in enumerate(kodak_images):
+        x = image[None]
+        g = torch.Generator().manual_seed(args.seed * 1000 + k)
+        with torch.no_grad():
+            r = system.transmit(x, args.snr, g)
+            x_hat = system.receive(r, g, 9, tuple(x.shape)).clamp(0, 1)
+            outputs = {variant: x_hat}
+            if len(labels) > 1:
+                mu = extractor.decode(system.inner.prior_mean(r, system.latent_shape(x.shape)))
+                outputs.update({labels[1]: mu, labels[2]: anchor(x_hat, mu, 16), labels[3]: anchor(x_hat, mu, 8)})
+        for label, out in outputs.items():
+            values = evaluate_images(x, out, ready)
+            refs, outs, these = per_label[label]
             these.append({"variant": label, "image": name, **{m: v[0] for m, v in values.items()}})
             refs.append(x)
-            outs.append(x_hat)
+            outs.append(out)
+    summaries, rows = [], []
+    pics = [k for k, (name, _) in enumerate(kodak_images) if name in PICTURES]
+    for label, (refs, outs, these) in per_label.items():
         means = {m: sum(r[m] for r in these) / len(these) for m in these[0] if m not in ("variant", "image")}
         summaries.append({"variant": label, **means, **evaluate_sets(refs, outs, ready), "train_seconds": seconds,
                           "steps": sum(r.step for r in results.values()),
                           "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
                           "what": VARIANTS[variant][2] if label == variant else RECEIVERS[label[len(variant) + 2:-1]]})
         rows += these
-        pics = [k for k, (name, _) in enumerate(kodak_images) if name in PICTURES]
         if pics:
             _save_grid(Path(args.out) / "pictures" / _file_name(label),
                        [refs[k] for k in pics], [outs[k] for k in pics])

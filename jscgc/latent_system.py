@@ -26,7 +26,7 @@ from torch import nn
 
 from jscgc.system import Received
 
-__all__ = ["LatentSystem", "lowpass"]
+__all__ = ["LatentSystem", "lowpass", "anchor"]
 
 
 def lowpass(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -36,6 +36,11 @@ def lowpass(x: torch.Tensor, factor: int) -> torch.Tensor:
         return x
     coarse = F.avg_pool2d(x, factor, ceil_mode=True)
     return F.interpolate(coarse, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def anchor(x: torch.Tensor, estimate: torch.Tensor, factor: int) -> torch.Tensor:
+    """Images x (B, C, H, W) with their ``factor`` coarse band replaced by that of ``estimate``, in [0, 1]."""
+    return (x + lowpass(estimate - x, factor)).clamp(0, 1)
 
 
 class LatentSystem(nn.Module):
@@ -109,7 +114,7 @@ class LatentSystem(nn.Module):
             if not self.anchor_lowpass:
                 return x
             mu = self.extractor.decode(self.inner.prior_mean(received, self.latent_shape(shape)))
-            return (x + lowpass(mu - x, self.anchor_lowpass)).clamp(0, 1)
+            return anchor(x, mu, self.anchor_lowpass)
 
     def forward(self, images, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
         return self.receive(self.transmit(images, snr_db, generator), generator, steps, images.shape)

@@ -265,7 +265,7 @@ class MSEReconstruction(CommSystem):
     def receive(self, received, generator=None, steps=9, shape=None):
         """x̂ = g(ŷ); ``generator`` and ``steps`` are unused (the decoder is deterministic)."""
         with torch.no_grad():
-            return self.decoder(received, None if shape is None else tuple(shape))
+            return self.estimate(received, shape)
 
     def estimate(self, received: Received, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """x̂ = g(ŷ) with gradients (what ``loss`` compares with x0)."""
