@@ -28,7 +28,7 @@ from jscgc.flow import euler_sample  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.methods import LatentSpec, zimage_receiver  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.system import Received  # noqa: E402
+from jscgc.types import Received  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     preset = get_preset(a.preset, zimage=None)
     default_sizes = ("256x256:1,4,8,32 768x512:1,4,8" if device.type == "cuda" else "64x64:1,4 256x256:1")
     torch.manual_seed(0)
-    velocity = zimage_receiver(preset, LatentSpec(preset.backbone["in_channels"]),
+    velocity = zimage_receiver(preset, LatentSpec(preset.latent_channels),
                                symbols_per_token(preset.token_px, preset.cbr))
     velocity.to(device=device, dtype=dtype).eval()
     if a.compile:

@@ -25,6 +25,7 @@ from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.methods import LatentSpec, count_parameters, mamba_encoder, zimage_receiver  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.system import JSCGC  # noqa: E402
+from jscgc.train import TrainConfig, train  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -40,36 +41,36 @@ def main(argv: list[str] | None = None) -> dict:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     preset = get_preset(a.preset, zimage=None, backbone_mode=a.backbone_mode)
     crop = a.crop or preset.crop
-    lat = LatentSpec(preset.backbone["in_channels"])
+    lat = LatentSpec(preset.latent_channels)
     torch.manual_seed(0)
     enc = mamba_encoder(preset, lat)
     system = JSCGC(enc, AWGN(), zimage_receiver(preset, lat, enc.config.symbols_per_token),
-                   (lat.channels, crop // 8, crop // 8), preset.time_schedule).to(device)
-    params = [q for q in system.parameters() if q.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    x0 = torch.randn(a.batch, lat.channels, crop // 8, crop // 8, device=device)
-    g = torch.Generator(device=device).manual_seed(0)
+                   (lat.channels, crop // 8, crop // 8), preset.time_schedule)
+    x0 = torch.randn(a.batch, lat.channels, crop // 8, crop // 8)
 
-    def step():
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss = system.loss(x0, 5.0, g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def data(n, generator):             # fixed random latents: the cost does not depend on them
+        return x0[:n]
 
-    step()
+    def run(steps: int) -> float:       # the package's own loop (one stage of Eq. 10), timed whole
+        cfg = TrainConfig(steps=steps, batch_size=a.batch, lr=1e-4, snr_db=5.0, progress=False,
+                          cpu=device.type != "cuda", mixed_precision="bf16" if device.type == "cuda" else "no")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        train(system, data, cfg)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    run(1)                              # warm-up (allocations, kernels)
     if device.type == "cuda":
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(a.steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / a.steps
+    # the difference of two runs removes the loop's fixed set-up cost (accelerator, optimiser)
+    seconds = (run(a.steps + 1) - run(1)) / a.steps
     res = {"preset": preset.name, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
            "batch": a.batch, "crop": crop, "backbone_mode": a.backbone_mode, "seconds_per_step": seconds,
            "images_per_second": a.batch / seconds, "trainable_parameters": count_parameters(system, True),
+           "command": "python bench/train_step.py " + " ".join(argv or []),
            "peak_memory_gb": torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else None,
            "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}
     print(f"{preset.name}: batch {a.batch} of {crop}² crops, {seconds * 1e3:.0f} ms/step, "

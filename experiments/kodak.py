@@ -6,8 +6,8 @@
         --zimage /path/to/Z-Image                                                       # the paper's setting
 
 Every method of :mod:`jscgc.methods` named in ``--methods`` is trained with the one loop
-(:func:`jscgc.train.train_stages`: once, or once per stage for diffjscc; checkpoints under
-``--out/<method>/train[/<stage>]``, resumed when present) on
+(:func:`jscgc.train.train` running the method's plan, all stages within the preset's step budget;
+checkpoints under ``--out/<method>/train``, resumed when present) on
 random crops of ``--train-data`` (BSDS500 by default), then evaluated on the Kodak images at full
 resolution for each SNR with ``--steps`` Euler steps and ``--samples`` samples per ŷ.
 
@@ -19,6 +19,7 @@ metric; unavailable metrics left empty and listed with reasons in ``config.json`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -36,7 +37,7 @@ from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import TrainConfig, load_trained, train_stages  # noqa: E402
+from jscgc.train import load_trained, train  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
 
@@ -54,7 +55,8 @@ def parse_args(argv):
     p.add_argument("--data", default=None, help="data root with kodak/ and bsds500/ (else JSCGC_DATA)")
     p.add_argument("--train-data", default="bsds500",
                    help="training image folder (relative to the data root, or an absolute path)")
-    p.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
+    p.add_argument("--train-steps", type=int, default=None,
+                   help="override the preset's step budget (all stages of a method together)")
     p.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     p.add_argument("--checkpoint", default=None,
                    help="a previous --out: load its <method>/train checkpoints instead of training")
@@ -89,11 +91,12 @@ def train_or_load(name, system, preset, args, train_cfg, out: Path, data_fn):
         except FileNotFoundError as err:
             raise FileNotFoundError(f"--checkpoint: {err}") from None
     start = time.perf_counter()
-    results = train_stages(system, data_fn(), train_cfg, out_dir=out / name / "train", resume=True,
-                           system_config=system.config(), desc=f"train {name}")
-    return {"train_seconds": time.perf_counter() - start,
-            **{stage: {"steps": r.step, "final_loss": sum(r.losses[-20:]) / max(1, len(r.losses[-20:]))}
-               for stage, r in results.items()}}
+    result = train(system, data_fn(), train_cfg, out_dir=out / name / "train", resume=True,
+                   system_config=system.config(), desc=f"train {name}")
+    return {"train_seconds": time.perf_counter() - start, "steps": result.step,
+            "examples": result.step * train_cfg.batch_size,
+            "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])),
+            "stages": [r._asdict() for r in result.stages]}
 
 
 def evaluate(name, system, images, args, ready, device, out: Path, figure_images):
@@ -113,7 +116,7 @@ def evaluate(name, system, images, args, ready, device, out: Path, figure_images
             with torch.no_grad():
                 received = system.transmit(x, snr, g)
                 for s in range(n_samples):
-                    x_hat = system.receive(received, g, args.steps, tuple(x.shape)).float().clamp(0, 1)
+                    x_hat = system.receive(received, g, args.steps, tuple(x.shape)).output.float().clamp(0, 1)
                     values = evaluate_images(x.float(), x_hat, ready)
                     rows.append({"method": name, "snr_db": snr, "image": img_name, "sample": s,
                                  **{m: v[0] for m, v in values.items()}})
@@ -147,16 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     if (out / "metrics.csv").exists() and not args.overwrite:
         print(f"kodak: {out / 'metrics.csv'} exists; pass --overwrite or another --out", file=sys.stderr)
         return 2
-    train_kw = dict(preset.train)
+    cuda = torch.cuda.is_available()
+    train_kw = dict(seed=args.seed, progress=not args.no_progress, cpu=not cuda)
     if args.train_steps is not None:
         train_kw["steps"] = args.train_steps
     if args.batch_size is not None:
         train_kw["batch_size"] = args.batch_size
-    cuda = torch.cuda.is_available()
-    train_kw.update(seed=args.seed, progress=not args.no_progress, cpu=not cuda)
     if not cuda:
         train_kw["mixed_precision"] = "no"
-    train_cfg = TrainConfig(**train_kw)
+    train_cfg = dataclasses.replace(preset.train, **train_kw)
 
     try:
         root = data_root(args.data, need="kodak")

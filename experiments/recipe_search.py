@@ -2,14 +2,14 @@
 
 Every variant is the registered ``jscgc`` method (MambaJSCC encoder → AWGN → Z-Image-architecture
 backbone + CA-Adapter) at a small size — 64×64 BSDS500 crops, TAEF2 latents (32×8×8), a 4-layer
-dim-96 backbone — with one recipe option changed (:class:`jscgc.system.JSCGC`, ``Preset.flow``).
+dim-96 backbone — with one recipe option changed (:class:`jscgc.system.JSCGC`, ``Preset.recipe``).
 The references are the MSE decoders of exactly the same network and steps (``mambajscc``): with
 pixel MSE through the frozen TAEF2 decoder (the strong one, as in calibration probe 2) and with latent MSE.
 
-To fit a 2-core CPU the crops are encoded to latents once (a pool of ``--pool`` crops) and the inner
-system trains on them — the same objective, sampler and loop as ``kodak.py``, without re-running the
-frozen TAEF2 encoder every step; only stages whose loss decodes to pixels (the pixel-MSE reference, a
-pixel warm-up) train on the images.
+To fit a 2-core CPU the crops are encoded to latents once (a pool of ``--pool`` crops,
+:class:`jscgc.latent_system.CachedLatents`) and every stage reads the cached latents — the same plan,
+objectives, sampler and loop as ``kodak.py``, without re-running the frozen TAEF2 encoder every step;
+stages whose loss decodes to pixels (the pixel-MSE reference, a pixel MSE stage) also read the crops.
 Evaluation: Kodak centre crops (``--eval-crop``) at ``--snr`` dB, 9 Euler steps, one sample, the
 shared evaluator (PSNR, low-pass PSNR ÷8/÷16, colour distance, HF ratio, TAEF2-feature FD).
 
@@ -38,47 +38,45 @@ from jscgc.io import atomic_save, atomic_write_json, atomic_write_text  # noqa: 
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images, evaluate_sets  # noqa: E402
-from jscgc.presets import _zimage, get_preset  # noqa: E402
-from jscgc.latent_system import anchor  # noqa: E402
+from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset  # noqa: E402
+from jscgc.latent_system import CachedLatents, LatentSystem, anchor  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 
 METRICS = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
 
-#: name -> (method, preset overrides, what changes). In a value ``{W}`` is replaced by steps // 3, ``{H}`` by
-#: steps // 2 and ``{3S}`` by 3 * steps; the override ``flow_steps`` sets the steps of the flow stage (default:
-#: steps minus the warm-up), e.g. to give a variant the wall time of the pixel-MSE reference.
-VARIANTS: dict[str, tuple[str, dict, str]] = {
-    "mse_pixel": ("mambajscc", {}, "reference: the same network run once, pixel MSE through TAEF2"),
-    "mse_latent": ("mambajscc-latent", {}, "reference: the same network run once, latent MSE"),
-    "baseline": ("jscgc", {}, "the paper's recipe: logit-normal t, adapter at layers 0 and 2"),
-    "uniform_t": ("jscgc", {"time_schedule": "uniform"}, "time schedule: uniform t"),
-    "inject_all": ("jscgc", {"adapter": {"layers": (0, 1, 2, 3), "hidden": 64}},
+#: name -> (method, recipe overrides, budget multiplier, what changes). Every variant trains ``budget × --steps``
+#: optimiser steps over all its stages; a recipe's ``mse_share`` is the MSE stage's part of that budget.
+#: The "_long" variants give the flow stage 3 × steps after a steps/2 MSE stage (3.5 × steps in all, about the
+#: wall time of the pixel-MSE reference, whose every step decodes to pixels).
+VARIANTS: dict[str, tuple[str, dict, float, str]] = {
+    "mse_pixel": ("mambajscc", {}, 1.0, "reference: the same network run once, pixel MSE through TAEF2"),
+    "mse_latent": ("mambajscc-latent", {}, 1.0, "reference: the same network run once, latent MSE"),
+    "baseline": ("jscgc", {}, 1.0, "the paper's recipe: logit-normal t, adapter at layers 0 and 2"),
+    "uniform_t": ("jscgc", {"time_schedule": "uniform"}, 1.0, "time schedule: uniform t"),
+    "inject_all": ("jscgc", {"adapter": {"layers": (0, 1, 2, 3), "hidden": 64}}, 1.0,
                    "conditioning path: adapter features into every layer"),
-    "cfg": ("jscgc", {"flow": {"cond_dropout": 0.1, "guidance": 2.0}},
+    "cfg": ("jscgc", {"recipe": {"cond_dropout": 0.1, "guidance": 2.0}}, 1.0,
             "ŷ-dropout 10 % in training, classifier-free guidance w = 2 at sampling"),
-    "warmup": ("jscgc", {"flow": {"warmup_steps": "{W}"}},
-               "stages: first 1/3 of the steps MSE on the one-pass estimate -v(0, 1, ŷ), then flow"),
-    "oneshot_prior": ("jscgc", {"flow": {"prior": "oneshot"}},
+    "mse_stage": ("jscgc", {"recipe": {"mse_share": 1 / 3}}, 1.0,
+                  "stages: first 1/3 of the steps MSE on the one-pass estimate -v(0, 1, ŷ), then flow"),
+    "oneshot_prior": ("jscgc", {"recipe": {"prior": "oneshot"}}, 1.0,
                       "parameterisation: x1 ~ N(μ(ŷ), I) around the network's own MSE estimate"),
-    "oneshot_prior_cfg": ("jscgc", {"flow": {"prior": "oneshot", "cond_dropout": 0.1, "guidance": 2.0}},
+    "oneshot_prior_cfg": ("jscgc", {"recipe": {"prior": "oneshot", "cond_dropout": 0.1, "guidance": 2.0}}, 1.0,
                           "oneshot_prior + cfg"),
-    "pm_latent": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.1, "warmup_steps": "{H}"}},
+    "pm_latent": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.1, "mse_share": 0.5}}, 1.0,
                   "posterior-mean prior: 1/2 of the steps latent-MSE decoder, then flow from μ(ŷ) + 0.1 ε"),
-    "pm_pixel": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.1, "warmup_steps": "{H}",
-                                    "warmup_loss": "pixel"}},
+    "pm_pixel": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.1, "mse_share": 0.5,
+                                      "mse_loss": "pixel"}}, 1.0,
                  "posterior-mean prior: 1/2 of the steps pixel-MSE decoder, then flow from μ(ŷ) + 0.1 ε"),
-    "pm_pixel_s03": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.3, "warmup_steps": "{H}",
-                                        "warmup_loss": "pixel"}},
-                     "pm_pixel with σ = 0.3"),
-    "pm_pixel_s03_long": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.3, "warmup_steps": "{H}",
-                                             "warmup_loss": "pixel"}, "flow_steps": "{3S}"},
+    "pm_pixel_s03": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.3, "mse_share": 0.5,
+                                          "mse_loss": "pixel"}}, 1.0, "pm_pixel with σ = 0.3"),
+    "pm_pixel_s03_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.3, "mse_share": 1 / 7,
+                                               "mse_loss": "pixel"}}, 3.5,
                           "pm_pixel_s03, flow stage 3 x steps on latents (≈ the pixel-MSE reference's wall time)"),
-    "pm_pixel_s01_long": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.1, "warmup_steps": "{H}",
-                                             "warmup_loss": "pixel"}, "flow_steps": "{3S}"},
-                          "pm_pixel_s03_long with σ = 0.1"),
-    "pm_pixel_s05_long": ("jscgc", {"flow": {"prior": "posterior_mean", "prior_noise": 0.5, "warmup_steps": "{H}",
-                                             "warmup_loss": "pixel"}, "flow_steps": "{3S}"},
-                          "pm_pixel_s03_long with σ = 0.5"),
+    "pm_pixel_s01_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.1, "mse_share": 1 / 7,
+                                               "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.1"),
+    "pm_pixel_s05_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.5, "mse_share": 1 / 7,
+                                               "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.5"),
 }
 PICTURES = ("kodim01", "kodim05", "kodim15", "kodim23")       # the calibration probes' pictures
 #: extra receivers of the same trained system and sample (posterior-mean variants); order: μ, ÷16, ÷8
@@ -88,76 +86,71 @@ RECEIVERS = {"μ only": "its frozen MSE decoder μ(ŷ) alone",
 
 
 def base_preset():
-    """The CPU-scale stand-in for ``default``: same parts, 64-px crops, a 4-layer dim-96 backbone."""
+    """The CPU-scale stand-in for ``default``: same parts, 64-px crops, a 4-layer dim-96 backbone, the paper's
+    recipe (each variant changes it)."""
     return get_preset("tiny", encoder=dict(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
-                      backbone=_zimage(96, 4, 3, 32, 32), adapter=dict(layers=(0, 2), hidden=64),
-                      caption_tokens=8)
+                      backbone=BackboneConfig(dim=96, n_layers=4, n_heads=3, cap_feat_dim=32),
+                      adapter=dict(layers=(0, 2), hidden=64), caption_tokens=8, recipe=PAPER_RECIPE)
 
 
-def _resolve(value, steps):
-    if isinstance(value, dict):
-        return {k: _resolve(v, steps) for k, v in value.items()}
-    if not isinstance(value, str):
-        return value
-    return {"{W}": steps // 3, "{H}": steps // 2, "{3S}": 3 * steps}.get(value, value)
+def build(variant: str, extractor):
+    """The system of ``variant`` (a LatentSystem) and its step-budget multiplier."""
+    method, overrides, budget, _ = VARIANTS[variant]
+    system = build_method(method.split("-")[0], base_preset().updated(**overrides), extractor)
+    if method == "mambajscc-latent":       # the same system, its MSE measured on latents
+        system = LatentSystem(system.inner, extractor, pixel_loss=False)
+    return system, budget
 
 
-def build(variant: str, steps: int, extractor):
-    """(system, steps of its last stage) for ``variant`` with ``steps`` optimiser steps in all."""
-    method, overrides, _ = VARIANTS[variant]
-    overrides = _resolve(overrides, steps)
-    flow_steps = overrides.pop("flow_steps", None)
-    preset = dataclasses.replace(base_preset(), **overrides)
-    system = build_method(method.split("-")[0], preset, extractor)
-    return system, flow_steps or steps - preset.flow.get("warmup_steps", 0)
+_SHARED: dict = {}     # the crops with their latents (CachedLatents) and the Kodak images, set before the workers fork
 
 
-_SHARED: dict = {}     # the encoded pool, its crops and the Kodak images, set before the workers fork
-
-
-def run_variant(variant: str, args):
-    """Train one variant and evaluate it; returns (summary row, per-image rows)."""
-    pool, images, kodak_images = _SHARED["pool"], _SHARED["images"], _SHARED["kodak"]
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    extractor = load_extractor("taef2", args.weights)
-    system, flow_steps = build(variant, args.steps, extractor)
-    cfg = TrainConfig(steps=flow_steps, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine", warmup=50,
-                      snr_db=[-5.0, 10.0], seed=args.seed, progress=False, cpu=True)
-    start = time.perf_counter()
-    results = _train(system, variant == "mse_latent", cfg, pool, images)
-    seconds = time.perf_counter() - start
-    losses = list(results.values())[-1].losses
-    ready, _ = available_metrics(METRICS, extractor=extractor)
-    system.eval()
-    labels = [variant]
-    if getattr(system.inner, "prior_net", None) is not None:      # the same sample, other receivers
-        labels += [f"{variant} ({what})" for what in RECEIVERS]
-    per_label = {label: ([], [], []) for label in labels}         # refs, outputs, per-image rows
+def _receive_all(system, labels, kodak_images, args) -> dict:
+    """Per label: (originals, outputs, per-image rows). The posterior-mean receivers reuse the sample and
+    μ(ŷ) of the one reception per image."""
+    ready, _ = available_metrics(METRICS, extractor=system.extractor)
+    per_label = {label: ([], [], []) for label in labels}
     for k, (name, image) in enumerate(kodak_images):
         x = image[None]
         g = torch.Generator().manual_seed(args.seed * 1000 + k)
         with torch.no_grad():
-            r = system.transmit(x, args.snr, g)
-            x_hat = system.receive(r, g, 9, tuple(x.shape)).clamp(0, 1)
-            outputs = {variant: x_hat}
-            if len(labels) > 1:
-                mu = extractor.decode(system.inner.prior_mean(r, system.latent_shape(x.shape)))
-                outputs.update({labels[1]: mu, labels[2]: anchor(x_hat, mu, 16), labels[3]: anchor(x_hat, mu, 8)})
+            r = system.receive(system.transmit(x, args.snr, g), g, 9, tuple(x.shape))
+        outputs = {labels[0]: r.output.clamp(0, 1)}
+        if len(labels) > 1:
+            sample = r.sample.clamp(0, 1)
+            outputs.update({labels[1]: r.estimate, labels[2]: anchor(sample, r.estimate, 16),
+                            labels[3]: anchor(sample, r.estimate, 8)})
         for label, out in outputs.items():
             values = evaluate_images(x, out, ready)
             refs, outs, these = per_label[label]
             these.append({"variant": label, "image": name, **{m: v[0] for m, v in values.items()}})
             refs.append(x)
             outs.append(out)
+    return per_label, ready
+
+
+def run_variant(variant: str, args):
+    """Train one variant and evaluate it; returns (summary row, per-image rows)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    system, budget = build(variant, load_extractor("taef2", args.weights))
+    cfg = TrainConfig(steps=round(budget * args.steps), batch_size=args.batch_size, lr=args.lr,
+                      lr_schedule="cosine", warmup=50, snr_db=[-5.0, 10.0], seed=args.seed, progress=False, cpu=True)
+    start = time.perf_counter()
+    result = train(system, _SHARED["pool"], cfg)
+    seconds = time.perf_counter() - start
+    system.eval()
+    labels = [variant]
+    if getattr(system.inner, "prior_net", None) is not None:      # the same sample, other receivers
+        labels += [f"{variant} ({what})" for what in RECEIVERS]
+    per_label, ready = _receive_all(system, labels, _SHARED["kodak"], args)
     summaries, rows = [], []
-    pics = [k for k, (name, _) in enumerate(kodak_images) if name in PICTURES]
+    pics = [k for k, (name, _) in enumerate(_SHARED["kodak"]) if name in PICTURES]
     for label, (refs, outs, these) in per_label.items():
         means = {m: sum(r[m] for r in these) / len(these) for m in these[0] if m not in ("variant", "image")}
         summaries.append({"variant": label, **means, **evaluate_sets(refs, outs, ready), "train_seconds": seconds,
-                          "steps": sum(r.step for r in results.values()),
-                          "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
-                          "what": VARIANTS[variant][2] if label == variant else RECEIVERS[label[len(variant) + 2:-1]]})
+                          "steps": result.step, "final_loss": sum(result.losses[-50:]) / max(1, len(result.losses[-50:])),
+                          "what": VARIANTS[variant][3] if label == variant else RECEIVERS[label[len(variant) + 2:-1]]})
         rows += these
         if pics:
             _save_grid(Path(args.out) / "pictures" / _file_name(label),
@@ -172,24 +165,6 @@ def _file_name(label: str) -> str:
     return f"{label}.png"
 
 
-def _train(system, latent_mse: bool, cfg: TrainConfig, pool, images) -> dict:
-    """The one loop once per stage: a stage whose loss decodes to pixels (an MSE estimate under
-    ``pixel_loss``) trains the image system on the crops, any other the inner system on the pre-encoded
-    latents (the same objective without re-running the frozen encoder). ``latent_mse``: the latent-MSE
-    reference (an MSE decoder trained on latents although its system has ``pixel_loss``)."""
-    inner = system.inner
-    results = {}
-    stages = getattr(inner, "stages", ())
-    for stage in stages or ("train",):
-        if stages:
-            system.set_stage(stage)
-        pixel = system.pixel_loss and inner.trains_estimate and not latent_mse
-        steps = getattr(inner, "stage_steps", {}).get(stage, cfg.steps)
-        results[stage] = train(system if pixel else inner, _pool_source(images if pixel else pool),
-                               dataclasses.replace(cfg, steps=steps))
-    return results
-
-
 def _save_grid(path: Path, refs: list[torch.Tensor], outs: list[torch.Tensor]) -> None:
     """A PNG: the originals in the top row, the outputs below (each (1, 3, H, W) in [0, 1])."""
     from PIL import Image
@@ -197,12 +172,6 @@ def _save_grid(path: Path, refs: list[torch.Tensor], outs: list[torch.Tensor]) -
     grid = torch.cat([torch.cat(refs, -1), torch.cat(outs, -1)], -2)[0]
     pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     atomic_save(path, lambda f: Image.fromarray(pixels).save(f, format="PNG"))
-
-
-def _pool_source(pool: torch.Tensor):
-    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
-        return pool[torch.randint(len(pool), (n,), generator=generator)]
-    return sample
 
 
 def _table(df) -> str:
@@ -248,14 +217,10 @@ def main(argv: list[str] | None = None) -> int:
 
     root = data_root(args.data, need="bsds500")
     kodak_images = kodak(root, names=args.images.split(",") if args.images else None, crop=args.eval_crop)
-    extractor = load_extractor("taef2", args.weights)
     crops = FolderCrops(root / "bsds500", base_preset().crop)
-    g = torch.Generator().manual_seed(args.seed + 12345)
-    images = crops(args.pool, g)
-    with torch.no_grad():
-        pool = torch.cat([extractor.encode(images[i:i + 64]) for i in range(0, len(images), 64)])
+    images = crops(args.pool, torch.Generator().manual_seed(args.seed + 12345))
     start = time.perf_counter()
-    _SHARED.update(pool=pool, images=images, kodak=kodak_images)
+    _SHARED.update(pool=CachedLatents(images, load_extractor("taef2", args.weights)), kodak=kodak_images)
     jobs = sorted(variants, key=lambda v: "pixel" not in v)          # the slowest first
     summaries, rows = [], []
     bar = tqdm(total=len(jobs), desc="recipe search")

@@ -13,14 +13,14 @@ for NECST-style codes (Choi et al., ICML 2019).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
+from jscgc.types import ChannelOutput
+
 __all__ = [
     "db_to_linear", "linear_to_db", "noise_variance", "power_normalize", "symbol_power",
-    "AWGN", "RayleighBlockFading", "FadingOutput", "equalize", "BSC", "BEC", "ERASED",
+    "AWGN", "RayleighBlockFading", "ChannelOutput", "equalize", "BSC", "BEC", "ERASED",
     "bsc_crossover_for_snr", "bpsk", "as_complex", "as_real",
 ]
 
@@ -114,19 +114,12 @@ class AWGN(nn.Module):
     """Complex AWGN: y = z + w, w ~ CN(0, N0 I), N0 = 10^(-SNR/10) (unit signal power)."""
 
     def forward(self, z: torch.Tensor, snr_db: torch.Tensor | float,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Args: z (B, ..., n, 2); snr_db scalar or (B,). Returns y of z's shape."""
+                generator: torch.Generator | None = None) -> ChannelOutput:
+        """Args: z (B, ..., n, 2); snr_db scalar or (B,). Returns ChannelOutput(y of z's shape)."""
         _check_symbols(z)
         std = torch.sqrt(noise_variance(snr_db, z) / 2)
         noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-        return z + std * noise
-
-
-class FadingOutput(NamedTuple):
-    """What a fading channel returns: the received symbols (B, n, 2) and the gain per symbol
-    (B, n, 2) (each block's complex gain repeated over its symbols; this is the CSI)."""
-    received: torch.Tensor
-    gain: torch.Tensor
+        return ChannelOutput(z + std * noise)
 
 
 class RayleighBlockFading(nn.Module):
@@ -154,13 +147,14 @@ class RayleighBlockFading(nn.Module):
 
     def forward(self, z: torch.Tensor, snr_db: torch.Tensor | float,
                 generator: torch.Generator | None = None,
-                gain: torch.Tensor | None = None) -> FadingOutput:
+                gain: torch.Tensor | None = None) -> ChannelOutput:
         """Args: z (B, n, 2); snr_db scalar or (B,); gain (B, n, 2) to fix h (else drawn first,
-        then the noise, from ``generator``). Returns FadingOutput(received, gain)."""
+        then the noise, from ``generator``). Returns ChannelOutput(received, gain): each block's
+        complex gain repeated over its symbols (the CSI)."""
         if gain is None:
             gain = self.sample_gain(z, generator)
         faded = as_real(as_complex(gain) * as_complex(z))
-        return FadingOutput(AWGN()(faded, snr_db, generator), gain)
+        return ChannelOutput(AWGN()(faded, snr_db, generator).received, gain)
 
 
 def equalize(received: torch.Tensor, gain: torch.Tensor, snr_db: torch.Tensor | float,
@@ -213,13 +207,13 @@ class BSC(nn.Module):
         return 0.5 * torch.erfc(torch.sqrt(db_to_linear(_per_sample(snr_db, bits, "snr_db"))))
 
     def forward(self, bits: torch.Tensor, snr_db: torch.Tensor | float | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None) -> ChannelOutput:
         """bits: (B, ...) 0/1 floats; snr_db: scalar or (B,) (needed when p is None).
-        Returns the received bits, same shape. Differentiable in ``bits`` (a flip is 1 - bit)."""
+        Returns ChannelOutput(received bits, same shape). Differentiable in ``bits`` (a flip is 1 - bit)."""
         _check_bits(bits)
         p = self.crossover(snr_db, bits)
         flips = torch.rand(bits.shape, generator=generator, device=bits.device) < p
-        return torch.where(flips, 1 - bits, bits)
+        return ChannelOutput(torch.where(flips, 1 - bits, bits))
 
 
 class BEC(nn.Module):
@@ -232,11 +226,11 @@ class BEC(nn.Module):
         self.e = e
 
     def forward(self, bits: torch.Tensor, snr_db: torch.Tensor | float | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """bits: any shape, 0/1 floats. Returns bits with erasures, same shape."""
+                generator: torch.Generator | None = None) -> ChannelOutput:
+        """bits: any shape, 0/1 floats. Returns ChannelOutput(bits with erasures, same shape)."""
         _check_bits(bits)
         erased = torch.rand(bits.shape, generator=generator, device=bits.device) < self.e
-        return torch.where(erased, torch.full_like(bits, ERASED), bits)
+        return ChannelOutput(torch.where(erased, torch.full_like(bits, ERASED), bits))
 
 
 def bpsk(bits: torch.Tensor) -> torch.Tensor:

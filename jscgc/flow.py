@@ -9,14 +9,14 @@ A velocity model is any callable ``model(x_t, t, condition) -> v`` with x_t of s
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
-__all__ = ["interpolate", "target_velocity", "sample_time", "TIME_SCHEDULES",
-           "flow_matching_loss", "euler_sample", "time_grid"]
+from jscgc.types import Received, VelocityModel
 
-VelocityModel = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
+__all__ = ["interpolate", "target_velocity", "sample_time", "TIME_SCHEDULES",
+           "flow_matching_loss", "euler_sample", "time_grid", "run_once"]
 
 
 def _bcast(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -58,7 +58,7 @@ def sample_time(n: int, generator: torch.Generator | None = None, device="cpu",
     return TIME_SCHEDULES[schedule](n, generator, device)
 
 
-def flow_matching_loss(model: VelocityModel, x0: torch.Tensor, condition: Any,
+def flow_matching_loss(model: VelocityModel, x0: torch.Tensor, condition: Received,
                        generator: torch.Generator | None = None, t: torch.Tensor | None = None,
                        x1: torch.Tensor | None = None, schedule: str = "uniform") -> torch.Tensor:
     """Conditional flow-matching loss, paper Eq. 10: E ||(x1 - x0) - v(x_t, t, ŷ)||².
@@ -93,7 +93,7 @@ def time_grid(steps: int, device="cpu") -> torch.Tensor:
 
 
 @torch.no_grad()
-def euler_sample(model: VelocityModel, condition: Any, shape: tuple[int, ...], steps: int = 9,
+def euler_sample(model: VelocityModel, condition: Received, shape: tuple[int, ...], steps: int = 9,
                  generator: torch.Generator | None = None, x1: torch.Tensor | None = None,
                  grid: torch.Tensor | None = None, device="cpu",
                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -116,8 +116,16 @@ def euler_sample(model: VelocityModel, condition: Any, shape: tuple[int, ...], s
     """
     x = x1 if x1 is not None else torch.randn(shape, generator=generator, device=device, dtype=dtype)
     grid = time_grid(steps, x.device) if grid is None else grid.to(x.device)
-    ones = torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
+    ones = torch.ones(x.shape[0], device=x.device)      # t stays float32 whatever x's dtype
     for k in range(grid.shape[0] - 1):
         t, t_next = grid[k], grid[k + 1]
         x = x + (t_next - t) * model(x, t * ones, condition)
     return x
+
+
+def run_once(net: VelocityModel, condition: Received, shape: tuple[int, ...]) -> torch.Tensor:
+    """One pass of a velocity model at x = 0, t = 1: ``net(0, 1, ŷ)`` (B, *S) for ``shape`` (B, *S).
+    Its negative, −v(0, 1, ŷ), is the one-pass estimate of x0: on the linear path x_1 − v = x0 (Eq. 5)."""
+    y = condition.symbols
+    x = torch.zeros(shape, dtype=y.dtype, device=y.device)
+    return net(x, torch.ones(shape[0], dtype=torch.float32, device=y.device), condition)

@@ -3,30 +3,33 @@
     image x (B, 3, H, W) ─frozen extractor.encode─► z0 (B, C, H/f, W/f) ─► inner system ─► ẑ ─decode─► x̂
 
 The inner system (a :class:`~jscgc.system.JSCGC` or :class:`~jscgc.system.MSEReconstruction`)
-keeps its own objective and sampler; this wrapper only moves between pixels and latents, on the
-training device, so the data loader hands over plain image crops. With ``pixel_loss=True`` whatever
-the inner system trains with MSE — an MSE decoder, or a JSCGC's one-pass estimate in its "warmup"
-stage (``estimate``/``trains_estimate``) — is compared with the image after decoding instead of with
-the latent (gradients pass through the frozen decoder); calibration probe 2 found that much better
-than latent MSE. Other objectives (the flow-matching loss) stay in the latent space.
+keeps its own objectives and sampler; this wrapper only moves between pixels and latents, on the
+training device, so the data loader hands over plain image crops — or :class:`CachedLatents` batches
+whose latents were encoded once. Its plan is the inner plan, each stage lifted to images: a stage whose
+loss is the MSE of an estimate (``Stage.estimate``) is, with ``pixel_loss=True``, measured on the image
+after decoding instead of on the latent (gradients pass through the frozen decoder; calibration probe 2
+found that much better than latent MSE). Other objectives (the flow-matching loss) stay in latent space.
 
-With ``anchor_lowpass=f`` (for a JSCGC with the posterior-mean prior) the receiver replaces the coarse
-band of its sample — the part left by f×f average pooling, smoothly up-sampled — with that of the
-decoded MSE estimate μ(ŷ): the layout and colours then come from the estimate that is best at them and
-the detail from the generator. This is ILVR's low-frequency replacement (Choi et al., ICCV 2021), done
-once on the decoded image because the flow runs in the latent space.
+With ``anchor_lowpass=f`` (for a JSCGC with the posterior-mean prior) the receiver's output is its
+sample with the coarse band — the part left by f×f average pooling, smoothly up-sampled — replaced by
+that of the decoded MSE estimate μ(ŷ): the layout and colours then come from the estimate that is best
+at them and the detail from the generator. This is ILVR's low-frequency replacement (Choi et al., ICCV
+2021), done once on the decoded image because the flow runs in the latent space. The reception keeps
+the generator's own sample and μ(ŷ) beside the output, so both can be scored as receivers.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jscgc.system import Received
+from jscgc.types import Batch, LatentBatch, Received, Reception, Stage
 
-__all__ = ["LatentSystem", "lowpass", "anchor"]
+__all__ = ["LatentSystem", "CachedLatents", "lowpass", "anchor"]
 
 
 def lowpass(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -43,14 +46,35 @@ def anchor(x: torch.Tensor, estimate: torch.Tensor, factor: int) -> torch.Tensor
     return (x + lowpass(estimate - x, factor)).clamp(0, 1)
 
 
+class CachedLatents:
+    """A data source of image crops whose latents are encoded once (a frozen extractor is deterministic).
+
+    ``CachedLatents(images (N, 3, H, W), extractor)`` encodes the pool in chunks; calling it with
+    ``(batch_size, generator)`` draws indices uniformly with replacement and returns a
+    :class:`~jscgc.types.LatentBatch` — what :class:`LatentSystem`'s stages read without re-encoding.
+    """
+
+    def __init__(self, images: torch.Tensor, extractor: nn.Module, chunk: int = 64):
+        self.images = images
+        with torch.no_grad():
+            self.latents = torch.cat([extractor.encode(images[i:i + chunk]) for i in range(0, len(images), chunk)])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __call__(self, n: int, generator: torch.Generator) -> LatentBatch:
+        idx = torch.randint(len(self.images), (n,), generator=generator)
+        return LatentBatch(self.images[idx], self.latents[idx])
+
+
 class LatentSystem(nn.Module):
     """Images in [0, 1] in and out; ``inner`` works on ``extractor`` latents.
 
     Args:
         inner: a CommSystem on latents (B, C, h, w).
         extractor: a frozen latent extractor (:mod:`jscgc.latents`).
-        pixel_loss: for an inner system with an MSE-trained ``estimate``, compare decoded images (pixels)
-            instead of latents while ``inner.trains_estimate``.
+        pixel_loss: measure the MSE of the inner stages that train an estimate (``Stage.estimate``) on
+            decoded images (pixels) instead of latents.
         anchor_lowpass: 0 (off) or the pooling factor f of the band taken from μ(ŷ) at sampling.
     """
 
@@ -59,65 +83,70 @@ class LatentSystem(nn.Module):
         if anchor_lowpass < 0 or (anchor_lowpass and getattr(inner, "prior_net", None) is None):
             raise ValueError(f"LatentSystem: anchor_lowpass must be 0, or a factor >= 1 for a JSCGC with the "
                              f"posterior-mean prior; got {anchor_lowpass} for {type(inner).__name__}")
+        if pixel_loss and not any(stage.estimate is not None for stage in inner.plan()):
+            raise ValueError(f"LatentSystem: pixel_loss needs an inner system with a stage that trains an MSE "
+                             f"estimate (MSEReconstruction, JSCGC with mse_share > 0), got {type(inner).__name__}")
         self.anchor_lowpass = anchor_lowpass
         self.inner = inner
         self.extractor = extractor.eval().requires_grad_(False)
         self.pixel_loss = pixel_loss
-        if pixel_loss and not hasattr(inner, "estimate"):
-            raise ValueError(f"LatentSystem: pixel_loss needs an inner system with an MSE-trained `estimate` "
-                             f"(MSEReconstruction, JSCGC), got {type(inner).__name__}")
 
-    @property
-    def stages(self) -> tuple[str, ...]:
-        """The inner system's training stages (see :func:`jscgc.train.train_stages`)."""
-        return tuple(getattr(self.inner, "stages", ()))
+    def plan(self) -> tuple[Stage, ...]:
+        """The inner plan lifted to images (parameter prefixes under ``inner.``; see the module doc)."""
+        return tuple(self._lift(stage) for stage in self.inner.plan())
 
-    @property
-    def stage_steps(self) -> dict[str, int]:
-        return dict(getattr(self.inner, "stage_steps", {}))
+    def _lift(self, stage: Stage) -> Stage:
+        pixel = self.pixel_loss and stage.estimate is not None
+        loss = partial(self._pixel_mse, stage.estimate) if pixel else partial(self._latent_loss, stage.loss)
+        return replace(stage, loss=loss, trains=tuple(f"inner.{prefix}" for prefix in stage.trains))
 
-    def set_stage(self, stage: str) -> None:
-        self.inner.set_stage(stage)
+    def _latent_loss(self, inner_loss, batch: Batch, snr_db, generator=None) -> torch.Tensor:
+        return inner_loss(self.latents_of(batch), snr_db, generator)
+
+    def _pixel_mse(self, estimate, batch: Batch, snr_db, generator=None) -> torch.Tensor:
+        """E ||decode(estimate(ŷ)) − x||² on the images, ŷ sent from their latents."""
+        images = batch.images if isinstance(batch, LatentBatch) else batch
+        z0 = self.latents_of(batch)
+        z_hat = estimate(self.inner.transmit(z0, snr_db, generator), tuple(z0.shape))
+        return (self.extractor.decode_unclamped(z_hat) - images).pow(2).mean()
 
     def train(self, mode: bool = True):
         super().train(mode)
         self.extractor.eval()
         return self
 
-    def encode_latent(self, images: torch.Tensor) -> torch.Tensor:
+    def latents_of(self, batch: Batch) -> torch.Tensor:
+        """The latents (B, C, h, w) of images (B, 3, H, W), or the cached ones of a LatentBatch."""
+        if isinstance(batch, LatentBatch):
+            return batch.latents
         with torch.no_grad():
-            return self.extractor.encode(images)
+            return self.extractor.encode(batch)
 
     def latent_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         f = self.extractor.factor
         return (shape[0], self.extractor.channels, shape[-2] // f, shape[-1] // f)
 
-    def transmit(self, images, snr_db, generator=None) -> Received:
-        return self.inner.transmit(self.encode_latent(images), snr_db, generator)
-
-    def loss(self, images, snr_db, generator=None) -> torch.Tensor:
-        z0 = self.encode_latent(images)
-        if not (self.pixel_loss and self.inner.trains_estimate):
-            return self.inner.loss(z0, snr_db, generator)
-        received = self.inner.transmit(z0, snr_db, generator)
-        z_hat = self.inner.estimate(received, tuple(z0.shape))
-        return (self.extractor.decode_unclamped(z_hat) - images).pow(2).mean()
+    def transmit(self, images: Batch, snr_db, generator=None) -> Received:
+        return self.inner.transmit(self.latents_of(images), snr_db, generator)
 
     def receive(self, received: Received, generator=None, steps: int = 9,
-                shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        """x̂ (B, 3, H, W) for an image ``shape`` (B, 3, H, W)."""
+                shape: tuple[int, ...] | None = None) -> Reception:
+        """For an image ``shape`` (B, 3, H, W): the decoded sample, the decoded estimate (one decode each)
+        and the output (the sample, anchored to the estimate's coarse band when ``anchor_lowpass``)."""
         if shape is None:
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
-        z = self.inner.receive(received, generator, steps, self.latent_shape(shape))
+        r = self.inner.receive(received, generator, steps, self.latent_shape(shape))
         with torch.no_grad():
-            x = self.extractor.decode(z)
-            if not self.anchor_lowpass:
-                return x
-            mu = self.extractor.decode(self.inner.prior_mean(received, self.latent_shape(shape)))
-            return anchor(x, mu, self.anchor_lowpass)
+            sample = self.extractor.decode(r.sample)
+            if r.estimate is None or r.estimate is r.sample:
+                estimate = None if r.estimate is None else sample
+            else:
+                estimate = self.extractor.decode(r.estimate)
+        output = anchor(sample, estimate, self.anchor_lowpass) if self.anchor_lowpass else sample
+        return Reception(output, sample, estimate)
 
     def forward(self, images, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
-        return self.receive(self.transmit(images, snr_db, generator), generator, steps, images.shape)
+        return self.receive(self.transmit(images, snr_db, generator), generator, steps, images.shape).output
 
     def config(self) -> dict[str, Any]:
         return {"class": "LatentSystem", "inner": self.inner.config(),

@@ -2,21 +2,24 @@
 ``experiments/toy_manifold.py`` run.
 
 Each method declares its encoder, channel, receiver and objective by building a system with the
-shared calls (``transmit``, ``loss``, ``receive``), once for images in [0, 1] (``image``, at a preset's
+shared calls (``transmit``, ``plan``, ``receive``), once for images in [0, 1] (``image``, at a preset's
 scale) and once for the toy manifolds' vectors (``toy``, MLP parts). Training goes through
-:func:`jscgc.train.train_stages` (the one loop, once per stage), evaluation through the same sampler,
+:func:`jscgc.train.train` (the one loop, running the system's plan), evaluation through the same sampler,
 SNRs, CBR accounting and metrics for all. Every method sends the same number n of complex channel
 uses at the same SNR per symbol (tests check it).
 
 =========== ================================================================================
 name        what (images; on toy vectors the CNN/Mamba encoders and decoders become MLPs)
 =========== ================================================================================
-jscgc       MambaJSCC encoder -> AWGN -> Z-Image backbone + CA-Adapter flow generator (latent)
+jscgc       MambaJSCC encoder -> AWGN -> Z-Image backbone + CA-Adapter flow generator (latent), with
+            the preset's recipe (default: MSE stage, posterior-mean prior, ÷8 anchor)
+jscgc-paper the same parts with the paper's recipe: Gaussian start, Eq. 10 end to end, one stage
 mambajscc   MambaJSCC encoder -> AWGN -> the same network run once, trained with MSE on the
             decoded image (pixel space through the frozen latent decoder; see LatentSystem)
 cjscc       Deep JSCC CNN encoder -> AWGN -> CNN decoder on pixels, MSE (Bourtsoulatze et al. 2019)
 diffjscc    cjscc, then a flow refiner (same backbone family, sampler and steps as jscgc) on the
-            latent of the cjscc image and the SNR; two training stages (after Yang et al. 2025)
+            latent of the cjscc image and the SNR; two training stages sharing the budget (after Yang
+            et al. 2025)
 necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (p = Q(sqrt(2 SNR)), one bit
             per channel use) -> CNN decoder; VIMCO (Choi et al. 2019)
 =========== ================================================================================
@@ -24,7 +27,7 @@ necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (p = Q(sqrt(
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import torch
@@ -42,7 +45,7 @@ from jscgc.encoders.mlp import MLPEncoder
 from jscgc.generators.mlp import MLPVelocity
 from jscgc.generators.zimage import CAAdapter, ZImageVelocity, build_backbone, load_backbone
 from jscgc.latent_system import LatentSystem
-from jscgc.presets import Preset
+from jscgc.presets import PAPER_RECIPE, Preset, RecipeConfig
 from jscgc.system import JSCGC, MSEReconstruction
 
 __all__ = ["Method", "METHODS", "ToySpec", "build_method", "build_toy", "mamba_encoder", "zimage_receiver",
@@ -112,14 +115,15 @@ def build_toy(name: str, spec: ToySpec) -> nn.Module:
 
 def mamba_encoder(preset: Preset, extractor: nn.Module) -> MambaJSCCEncoder:
     """The MambaJSCC encoder whose tokens cover ``preset.token_px`` pixels, at ``preset.cbr``."""
-    stages = len(preset.encoder.get("dims", (128, 256)))
+    stages = len(preset.encoder.dims)
     stride = preset.token_px // extractor.factor
     patch = stride // 2 ** (stages - 1)
     if preset.token_px % extractor.factor or patch < 1 or patch * 2 ** (stages - 1) != stride:
         raise ValueError(f"preset {preset.name}: {preset.token_px}-px tokens cannot be made from a "
                          f"factor-{extractor.factor} latent with {stages} encoder stages")
     return MambaJSCCEncoder(in_channels=extractor.channels, patch_size=patch,
-                            symbols_per_token=symbols_per_token(preset.token_px, preset.cbr), **preset.encoder)
+                            symbols_per_token=symbols_per_token(preset.token_px, preset.cbr),
+                            **asdict(preset.encoder))
 
 
 def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int | None = None) -> ZImageVelocity:
@@ -128,7 +132,7 @@ def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int 
     if preset.zimage is not None:
         backbone = load_backbone(preset.zimage)
     else:
-        backbone = build_backbone(**{**preset.backbone, "in_channels": extractor.channels})
+        backbone = build_backbone(**preset.backbone.diffusers_config(extractor.channels))
     if backbone.config.in_channels != extractor.channels:
         raise ValueError(f"preset {preset.name}: backbone in_channels {backbone.config.in_channels} != "
                          f"latent channels {extractor.channels}")
@@ -137,7 +141,7 @@ def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int 
     stride = preset.token_px // extractor.factor if stride is None else stride
     adapter = CAAdapter(latent_channels=extractor.channels, backbone_dim=backbone.config.dim,
                         symbols_per_token=spt, symbol_stride=stride,
-                        patch_size=backbone.config.all_patch_size[0], **preset.adapter)
+                        patch_size=backbone.config.all_patch_size[0], **asdict(preset.adapter))
     return ZImageVelocity(backbone, adapter, preset.caption_tokens, preset.backbone_mode)
 
 
@@ -169,23 +173,35 @@ def _toy_decoder(spec: ToySpec) -> MLPDecoder:
     return MLPDecoder(spec.dim, spec.n_symbols, hidden=spec.hidden, depth=3)
 
 
-@_method("jscgc", True, "JSCGC (flow)", "MambaJSCC encoder + Z-Image/CA-Adapter flow generator (the paper)")
+def _jscgc_image(preset: Preset, extractor: nn.Module, recipe: RecipeConfig) -> nn.Module:
+    enc = mamba_encoder(preset, extractor)
+    velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
+    inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule,
+                  **recipe.jscgc_kwargs())
+    return LatentSystem(inner, extractor, pixel_loss=recipe.mse_share > 0 and recipe.mse_loss == "pixel",
+                        anchor_lowpass=recipe.anchor_lowpass)
+
+
+@_method("jscgc", True, "JSCGC (our recipe)",
+         "MambaJSCC encoder + Z-Image/CA-Adapter flow generator, trained and sampled with the preset's recipe")
 class _JSCGC:
     @staticmethod
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
-        enc = mamba_encoder(preset, extractor)
-        velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-        flow = dict(preset.flow)
-        warmup_loss = flow.pop("warmup_loss", "latent")
-        if warmup_loss not in ("latent", "pixel"):
-            raise ValueError(f"preset {preset.name}: flow.warmup_loss: expected 'latent' or 'pixel', got {warmup_loss!r}")
-        anchor = flow.pop("anchor_lowpass", 0)
-        inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule, **flow)
-        return LatentSystem(inner, extractor, pixel_loss=warmup_loss == "pixel", anchor_lowpass=anchor)
+        return _jscgc_image(preset, extractor, preset.recipe)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
         return JSCGC(_toy_encoder(spec), AWGN(), _toy_velocity(spec), (spec.dim,))
+
+
+@_method("jscgc-paper", True, "JSCGC (paper)",
+         "the paper as written: Gaussian start, Eq. 10 end to end with the encoder trained throughout, Eq. 14")
+class _JSCGCPaper:
+    @staticmethod
+    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+        return _jscgc_image(preset, extractor, PAPER_RECIPE)
+
+    toy = _JSCGC.toy
 
 
 @_method("mambajscc", False, "MambaJSCC (MSE)",
@@ -249,10 +265,10 @@ def count_parameters(module: nn.Module, trainable: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
 
 
-def meta_parameter_counts(preset: Preset, channels: int = 16) -> dict[str, int]:
+def meta_parameter_counts(preset: Preset) -> dict[str, int]:
     """Build the preset's receiver and encoder on the meta device (no weights, no memory) from its
     configuration and count parameters: {"backbone", "adapter", "encoder"}."""
-    spec = LatentSpec(preset.backbone.get("in_channels", channels))
+    spec = LatentSpec(preset.latent_channels)
     with torch.device("meta"):
         enc = mamba_encoder(preset, spec)
         velocity = zimage_receiver(replace(preset, zimage=None), spec, enc.config.symbols_per_token)

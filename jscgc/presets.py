@@ -3,89 +3,194 @@
 * ``tiny`` — a 2-layer Z-Image backbone (dim 32) and a 1-block MambaJSCC encoder on TAEF2 latents of
   64x64 crops; trains in seconds on a CPU; used by tests and as a smoke run of ``kodak.py``.
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
-  MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 40M
-  parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``_RECIPE`` (2000 warm-up + 6000 flow
-  steps, planned for about 20 minutes on one H200 from the calibration probes' step rates; unmeasured).
+  MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 44M
+  parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget
+  (planned for about 20 minutes on one H200 from the calibration probes' step rates; unmeasured).
 * ``full`` — the paper's setting: the 6.15B Z-Image backbone from a local checkpoint (``--zimage``),
   the FLUX VAE from the same checkpoint, 256x256 crops, joint training with the CA-Adapter,
   multi-GPU through accelerate (``configs/accelerate_*.yaml``).
 
-Every encoder token covers ``token_px`` x ``token_px`` pixels (16: two complex symbols per token at
-CBR 1/384); :mod:`jscgc.cbr` checks the arithmetic.
+Every section is a typed dataclass; an override names fields of a section (a dict or an instance), and
+an unknown name is an error that names it. Every encoder token covers ``token_px`` x ``token_px``
+pixels (16: two complex symbols per token at CBR 1/384); :mod:`jscgc.cbr` checks the arithmetic.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
-from jscgc.generators.zimage import ZIMAGE_6B_CONFIG
+from jscgc.train import TrainConfig
 
-__all__ = ["Preset", "PRESETS", "get_preset"]
+__all__ = ["Preset", "PRESETS", "get_preset", "EncoderConfig", "BackboneConfig", "AdapterConfig",
+           "RecipeConfig", "PAPER_RECIPE", "OUR_RECIPE", "ZIMAGE_6B"]
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The MambaJSCC encoder: channels and blocks per stage, SSM state size, MLP ratio."""
+    dims: tuple[int, ...] = (128, 256)
+    depths: tuple[int, ...] = (2, 2)
+    d_state: int = 16
+    mlp_ratio: float = 2.0
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """The Z-Image transformer's architecture (diffusers ``ZImageTransformer2DModel``); ``in_channels``
+    comes from the latent extractor. ``axes_dims`` None: split each head's width over (t, h, w) RoPE axes."""
+    dim: int
+    n_layers: int
+    n_heads: int
+    cap_feat_dim: int
+    n_refiner_layers: int = 1
+    patch_size: int = 2
+    axes_dims: tuple[int, int, int] | None = None
+    axes_lens: tuple[int, int, int] = (64, 256, 256)
+    rope_theta: float = 256.0
+    norm_eps: float = 1e-5
+
+    def diffusers_config(self, in_channels: int) -> dict[str, Any]:
+        """The keyword arguments of ``ZImageTransformer2DModel``."""
+        head = self.dim // self.n_heads
+        axes = self.axes_dims or (head - 2 * (3 * head // 8), 3 * head // 8, 3 * head // 8)
+        return dict(all_patch_size=(self.patch_size,), all_f_patch_size=(1,), in_channels=in_channels,
+                    dim=self.dim, n_layers=self.n_layers, n_refiner_layers=self.n_refiner_layers,
+                    n_heads=self.n_heads, n_kv_heads=self.n_heads, norm_eps=self.norm_eps, qk_norm=True,
+                    cap_feat_dim=self.cap_feat_dim, rope_theta=self.rope_theta, t_scale=1000.0,
+                    axes_dims=list(axes), axes_lens=list(self.axes_lens))
+
+
+ZIMAGE_6B = BackboneConfig(dim=3840, n_layers=30, n_heads=30, cap_feat_dim=2560, n_refiner_layers=2,
+                           axes_dims=(32, 48, 48), axes_lens=(1536, 512, 512))
+"""The published Z-Image (6.15B) transformer (Tongyi-MAI/Z-Image, transformer/config.json)."""
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """The CA-Adapter: the backbone layers its features are added into, and its width."""
+    layers: tuple[int, ...] = (0, 1)
+    hidden: int = 256
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """How the generator of ``jscgc`` trains and samples (:class:`jscgc.system.JSCGC`, LatentSystem).
+
+    prior, prior_noise, mse_share, cond_dropout, guidance: JSCGC's options (see its docstring).
+    mse_loss: "latent" or "pixel" — where the MSE stage measures μ(ŷ)'s error (LatentSystem pixel_loss).
+    anchor_lowpass: 0, or the factor f of the coarse band of μ(ŷ) put back into the output.
+    """
+    prior: str = "gaussian"
+    prior_noise: float = 0.1
+    mse_share: float = 0.0
+    mse_loss: str = "latent"
+    anchor_lowpass: int = 0
+    cond_dropout: float = 0.0
+    guidance: float = 1.0
+
+    def __post_init__(self):
+        if self.mse_loss not in ("latent", "pixel"):
+            raise ValueError(f"recipe.mse_loss: expected 'latent' or 'pixel', got {self.mse_loss!r}")
+
+    def jscgc_kwargs(self) -> dict[str, Any]:
+        """The arguments of :class:`jscgc.system.JSCGC`."""
+        return dict(prior=self.prior, prior_noise=self.prior_noise, mse_share=self.mse_share,
+                    cond_dropout=self.cond_dropout, guidance=self.guidance)
+
+
+PAPER_RECIPE = RecipeConfig()
+"""The paper as written: Gaussian start, Eq. 10 end to end with the encoder trained throughout, Eq. 14."""
+
+OUR_RECIPE = RecipeConfig(prior="posterior_mean", prior_noise=0.3, mse_share=0.25, mse_loss="pixel",
+                          anchor_lowpass=8)
+"""The from-scratch generator's recipe (docs/recipe_search.md): a pixel-MSE stage for the receiver network
+(a quarter of the budget), the flow from its frozen estimate plus σ = 0.3 noise, the ÷8 band of the
+estimate in the output. ``full`` keeps the paper's recipe (a second 6B copy would not fit)."""
+
+_SECTIONS = {"encoder": EncoderConfig, "backbone": BackboneConfig, "adapter": AdapterConfig,
+             "recipe": RecipeConfig, "train": TrainConfig}
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Everything that differs between scales. Fields map to constructor arguments of the parts."""
+    """Everything that differs between scales; each section is typed (see the classes above)."""
     name: str
     latents: str                        # "taef2" | "flux" | "identity"
     crop: int                           # training crop (pixels)
+    encoder: EncoderConfig
+    backbone: BackboneConfig
+    adapter: AdapterConfig
+    recipe: RecipeConfig = PAPER_RECIPE
+    train: TrainConfig = field(default_factory=TrainConfig)
     cbr: str = "1/384"
     token_px: int = 16                  # pixels per encoder-token side
-    encoder: dict[str, Any] = field(default_factory=dict)    # MambaJSCCEncoder kwargs (dims, depths, ...)
-    backbone: dict[str, Any] = field(default_factory=dict)   # ZImageTransformer2DModel config
-    adapter: dict[str, Any] = field(default_factory=dict)    # CAAdapter kwargs (layers, hidden)
     caption_tokens: int = 32
     backbone_mode: str = "full"         # "frozen" | "full" | "lora" (a from-scratch backbone must train)
     time_schedule: str = "logit_normal"
-    flow: dict[str, Any] = field(default_factory=dict)       # JSCGC recipe options (cond_dropout, guidance, prior,
-    #                                                          prior_noise, warmup_steps), warmup_loss (latent|pixel), anchor_lowpass
-    train: dict[str, Any] = field(default_factory=dict)      # TrainConfig kwargs
     zimage: str | None = None           # Z-Image checkpoint folder or hub id ("full")
     gradient_checkpointing: bool = False
     est_seconds_per_step_cpu: float = 1.0   # for the CPU time warning of kodak.py
 
+    def updated(self, **overrides) -> "Preset":
+        """This preset with fields replaced. A section takes an instance or a dict of its fields (merged
+        into the preset's); an unknown field, of the preset or of a section, is an error naming it."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"preset {self.name}: unknown setting(s) {unknown}; expected some of {sorted(known)}")
+        return replace(self, **{k: self._section(k, v) if k in _SECTIONS else v for k, v in overrides.items()})
+
+    def _section(self, name: str, value):
+        cls = _SECTIONS[name]
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"preset {self.name}: {name} expects a {cls.__name__} or a dict, got {value!r}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ValueError(f"preset {self.name}: {name} has no setting(s) {unknown}; expected some of {sorted(names)}")
+        return replace(getattr(self, name), **value)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of this preset's latents (TAEF2 32, the Z-Image FLUX VAE 16, identity 3), for builds
+        that load no extractor (meta-device counts, benchmarks)."""
+        return {"taef2": 32, "flux": 16, "identity": 3}[self.latents]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: asdict(v) if is_dataclass(v) else v for f in fields(self) for v in [getattr(self, f.name)]}
 
 
-def _zimage(dim: int, layers: int, heads: int, channels: int, cap: int, refiner: int = 1) -> dict:
-    head = dim // heads
-    axes = [head - 2 * (3 * head // 8), 3 * head // 8, 3 * head // 8]
-    return dict(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=channels, dim=dim, n_layers=layers,
-                n_refiner_layers=refiner, n_heads=heads, n_kv_heads=heads, norm_eps=1e-5, qk_norm=True,
-                cap_feat_dim=cap, rope_theta=256.0, t_scale=1000.0, axes_dims=axes, axes_lens=[64, 256, 256])
+def _small_backbone(dim: int, layers: int, heads: int, cap: int, refiner: int = 1) -> BackboneConfig:
+    return BackboneConfig(dim=dim, n_layers=layers, n_heads=heads, cap_feat_dim=cap, n_refiner_layers=refiner)
 
-
-_RECIPE = dict(prior="posterior_mean", prior_noise=0.3, warmup_loss="pixel", anchor_lowpass=8)
-"""The from-scratch generator's recipe (issue 9, docs/recipe_search.md): a pixel-MSE warm-up of the receiver
-network, the flow from its frozen estimate plus σ = 0.3 noise, the ÷8 band of the estimate at sampling.
-``full`` keeps the paper's plain recipe (a pretrained backbone; a second 6B copy would not fit)."""
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("tiny", latents="taef2", crop=64,
-           encoder=dict(dims=(16, 16), depths=(1, 1), d_state=4, mlp_ratio=1.0),
-           backbone=_zimage(32, 2, 2, 32, 16), adapter=dict(layers=(0, 1), hidden=32),
-           caption_tokens=8, flow=dict(_RECIPE, warmup_steps=20),
-           train=dict(steps=60, batch_size=8, lr=1e-3, snr_db=[-5.0, 10.0], warmup=5, checkpoint_every=0),
+           encoder=EncoderConfig(dims=(16, 16), depths=(1, 1), d_state=4, mlp_ratio=1.0),
+           backbone=_small_backbone(32, 2, 2, 16), adapter=AdapterConfig(layers=(0, 1), hidden=32),
+           caption_tokens=8, recipe=replace(OUR_RECIPE, mse_share=0.25),
+           train=TrainConfig(steps=80, batch_size=8, lr=1e-3, snr_db=[-5.0, 10.0], warmup=5, checkpoint_every=20),
            est_seconds_per_step_cpu=0.15),
     Preset("default", latents="taef2", crop=256,
-           encoder=dict(dims=(128, 256), depths=(2, 2), d_state=16, mlp_ratio=2.0),
-           backbone=_zimage(512, 8, 8, 32, 256, refiner=2), adapter=dict(layers=(0, 2, 4, 6), hidden=256),
-           flow=dict(_RECIPE, warmup_steps=2000),
-           train=dict(steps=6000, batch_size=64, lr=2e-4, lr_schedule="cosine", warmup=200,
-                      snr_db=[-5.0, 10.0], grad_clip=1.0, mixed_precision="bf16", checkpoint_every=1000),
+           encoder=EncoderConfig(dims=(128, 256), depths=(2, 2), d_state=16, mlp_ratio=2.0),
+           backbone=_small_backbone(512, 8, 8, 256, refiner=2), adapter=AdapterConfig(layers=(0, 2, 4, 6), hidden=256),
+           recipe=OUR_RECIPE,
+           train=TrainConfig(steps=8000, batch_size=64, lr=2e-4, lr_schedule="cosine", warmup=200,
+                             snr_db=[-5.0, 10.0], grad_clip=1.0, mixed_precision="bf16", checkpoint_every=1000),
            est_seconds_per_step_cpu=60.0),
     Preset("full", latents="flux", crop=256,
-           encoder=dict(dims=(256, 512), depths=(2, 4), d_state=16, mlp_ratio=2.0),
-           backbone=dict(ZIMAGE_6B_CONFIG), adapter=dict(layers=(0, 5, 10, 15, 20, 25), hidden=1024),
-           train=dict(steps=20000, batch_size=8, lr=1e-4, lr_schedule="cosine", warmup=500,
-                      snr_db=[-5.0, 10.0], grad_clip=1.0, mixed_precision="bf16", checkpoint_every=1000),
+           encoder=EncoderConfig(dims=(256, 512), depths=(2, 4), d_state=16, mlp_ratio=2.0),
+           backbone=ZIMAGE_6B, adapter=AdapterConfig(layers=(0, 5, 10, 15, 20, 25), hidden=1024),
+           train=TrainConfig(steps=20000, batch_size=8, lr=1e-4, lr_schedule="cosine", warmup=500,
+                             snr_db=[-5.0, 10.0], grad_clip=1.0, mixed_precision="bf16", checkpoint_every=1000),
            zimage="Tongyi-MAI/Z-Image", gradient_checkpointing=True, est_seconds_per_step_cpu=3600.0),
 ]}
 
 
 def get_preset(name: str, **overrides) -> Preset:
-    """The named preset with fields replaced by ``overrides`` (unknown names are an error)."""
+    """The named preset with fields replaced by ``overrides`` (see :meth:`Preset.updated`)."""
     if name not in PRESETS:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
-    return replace(PRESETS[name], **overrides)
+    return PRESETS[name].updated(**overrides)

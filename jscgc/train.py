@@ -1,14 +1,19 @@
 """The one training loop, used by every experiment at every scale.
 
-``train(system, data, config, out_dir)`` minimises ``system.loss(x0, snr_db, generator)`` — the
-flow-matching objective (Eq. 10) for :class:`~jscgc.system.JSCGC`, MSE for the reference — with
-accelerate handling devices and mixed precision, a tqdm progress bar, periodic checkpoints
-written atomically, and resume from the latest checkpoint. On CPU a resumed run ends with
-bit-identical weights to an uninterrupted one: every random number comes from two seeded
-generators (data, and system: time, noise, channel) whose states are checkpointed.
+``train(system, data, config, out_dir)`` runs the system's training plan — ``system.plan()``, an ordered
+tuple of :class:`~jscgc.types.Stage` (name, share of the budget, objective, which parameters train, what
+happens when it begins) — with one AdamW optimiser and learning-rate schedule per stage, accelerate
+handling devices and mixed precision, a tqdm progress bar, periodic checkpoints written atomically, and
+resume from the latest checkpoint, inside a stage or between stages. On CPU a resumed run ends with
+bit-identical weights to an uninterrupted one: every random number comes from the data generator
+(checkpointed) and from per-chunk generators seeded by (seed, step, chunk) only.
 
-A data source is any callable ``data(batch_size, generator) -> x0`` returning a CPU tensor
-(B, *S); synthetic samplers and image datasets both fit (see ``jscgc.data``).
+This is the only place where a backward pass or an optimiser step happens; nothing outside a system
+switches its state: the loop reads the plan and makes exactly the stage's parameters trainable.
+
+A data source is any callable ``data(batch_size, generator) -> batch`` returning a CPU tensor
+(B, *S) or a :class:`~jscgc.types.LatentBatch`; synthetic samplers and image datasets both fit (see
+``jscgc.data``, ``jscgc.imagedata``, :class:`jscgc.latent_system.CachedLatents`).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import json
 import math
 import shutil
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -28,11 +33,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from jscgc.io import atomic_dir, atomic_write_json
+from jscgc.types import Batch, LatentBatch, Stage
 
-__all__ = ["TrainConfig", "TrainResult", "train", "train_stages", "latest_checkpoint", "load_weights",
-           "load_trained"]
+__all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan",
+           "latest_checkpoint", "load_weights", "load_trained"]
 
-DataSource = Callable[[int, torch.Generator], torch.Tensor]
+DataSource = Callable[[int, torch.Generator], Batch]
 
 
 @dataclass
@@ -40,12 +46,14 @@ class TrainConfig:
     """Hyper-parameters of one training run (saved beside every checkpoint).
 
     Attributes:
-        steps: optimiser steps in total (a resumed run continues up to this number).
+        steps: the method's optimiser-step budget, all stages of its plan together; stage i gets
+            ``stage_steps(plan, steps)[i]`` of them (its share, rounded so that the counts add up).
         batch_size: samples per optimiser step over all processes (the global batch).
         accumulation: micro-batches per process per step (gradient accumulation); the global batch
             is cut into processes × accumulation chunks, which must divide ``batch_size``.
         lr, weight_decay: AdamW.
-        lr_schedule: ``"constant"`` or ``"cosine"`` (to 0 at ``steps``), after ``warmup`` steps.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (to 0 at the end of each stage), after ``warmup``
+            learning-rate warm-up steps at the start of each stage (every stage has its own optimiser).
         snr_db: a training SNR in dB, or [low, high] for an SNR drawn uniformly per sample.
         grad_clip: max gradient norm, or None.
         seed: seeds the data and system generators.
@@ -83,35 +91,69 @@ class TrainConfig:
             self.snr_db = [float(v) for v in self.snr_db]
 
     def resumable_from(self, other: dict[str, Any]) -> list[str]:
-        """Fields (other than steps/progress/checkpointing) that differ from a saved config."""
-        free = {"steps", "progress", "checkpoint_every", "keep_checkpoints"}
+        """Fields (other than progress/checkpointing) that differ from a saved config."""
+        free = {"progress", "checkpoint_every", "keep_checkpoints"}
         mine = dataclasses.asdict(self)
         return [k for k in mine if k not in free and k in other and other[k] != mine[k]]
 
 
+class StageRecord(NamedTuple):
+    """What one stage of a run did: its name, optimiser steps, training examples seen and trainable
+    parameters (counted when the stage ran; -1 for a stage finished before a resume)."""
+    name: str
+    steps: int
+    examples: int
+    trainable_parameters: int
+
+
 class TrainResult(NamedTuple):
-    """losses: the loss of every step from 1 to ``step`` (resumed runs included)."""
+    """losses: the loss of every step from 1 to ``step`` over all stages (resumed runs included);
+    stages: a record per stage of the plan, in order."""
     losses: list[float]
     step: int
+    stages: tuple[StageRecord, ...]
+
+
+def stage_steps(plan: tuple[Stage, ...], total: int) -> list[int]:
+    """Optimiser steps of each stage for a budget of ``total``: cumulative shares rounded, so the counts
+    add up to ``total`` exactly. Checks the plan (unique names, shares > 0 summing to 1)."""
+    names = [s.name for s in plan]
+    shares = [s.share for s in plan]
+    if not plan or len(set(names)) != len(names) or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-9:
+        raise ValueError(f"training plan: unique stage names and shares > 0 summing to 1 expected, got "
+                         f"{list(zip(names, shares))}")
+    bounds, acc = [0], 0.0
+    for share in shares:
+        acc += share
+        bounds.append(round(acc * total))
+    bounds[-1] = total
+    return [b - a for a, b in zip(bounds, bounds[1:])]
+
+
+def describe_plan(plan: tuple[Stage, ...], total: int) -> list[dict[str, Any]]:
+    """The plan as JSON: name, share, trained prefixes and steps of each stage (checkpoints record it)."""
+    return [{**s.describe(), "steps": n} for s, n in zip(plan, stage_steps(plan, total))]
 
 
 class _Objective(nn.Module):
-    """Routes the system's loss through ``forward`` so that DDP/FSDP wrappers see the call."""
+    """Routes a stage's loss through ``forward`` so that DDP/FSDP wrappers see the call."""
 
-    def __init__(self, system: nn.Module):
+    def __init__(self, system: nn.Module, loss: Callable[..., torch.Tensor]):
         super().__init__()
         self.system = system
+        self.loss = loss
 
-    def forward(self, x0, snr_db, generator):
-        return self.system.loss(x0, snr_db, generator)
+    def forward(self, batch, snr_db, generator):
+        return self.loss(batch, snr_db, generator)
 
 
-def _lr_lambda(config: TrainConfig) -> Callable[[int], float]:
+def _lr_lambda(config: TrainConfig, steps: int) -> Callable[[int], float]:
+    """Learning-rate factor at a stage's step: linear warm-up, then constant or cosine to 0 at ``steps``."""
     def f(step: int) -> float:
         if config.warmup and step < config.warmup:
             return (step + 1) / config.warmup
         if config.lr_schedule == "cosine":
-            span = max(1, config.steps - config.warmup)
+            span = max(1, steps - config.warmup)
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - config.warmup) / span)))
         return 1.0
     return f
@@ -125,9 +167,16 @@ def _draw_snr(config: TrainConfig, n: int, generator: torch.Generator, device) -
 
 
 def _chunk_generator(config: TrainConfig, step: int, chunk: int, device) -> torch.Generator:
-    """The generator of chunk ``chunk`` of step ``step``: a function of (seed, step, chunk) only."""
+    """The generator of chunk ``chunk`` of (global) step ``step``: a function of (seed, step, chunk) only."""
     seed = ((config.seed * 1_000_003 + step) * 10_007 + chunk) % (2 ** 63)
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def _part(batch: Batch, k: int, micro: int, device) -> Batch:
+    """Micro-batch k of a batch (a tensor or a LatentBatch), on ``device``."""
+    if isinstance(batch, LatentBatch):
+        return LatentBatch(*(t[k * micro:(k + 1) * micro].to(device) for t in batch))
+    return batch[k * micro:(k + 1) * micro].to(device)
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
@@ -135,8 +184,7 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     root = Path(out_dir) / "checkpoints"
     if not root.is_dir():
         return None
-    done = sorted(p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp")
-                  and (p / "state.json").exists())
+    done = sorted(p for p in root.glob("step_*") if p.is_dir() and (p / "state.json").exists())
     return done[-1] if done else None
 
 
@@ -149,156 +197,205 @@ def load_weights(system: nn.Module, checkpoint: str | Path) -> dict[str, Any]:
     return json.loads((checkpoint / "state.json").read_text())
 
 
-def _save(out_dir: Path, step: int, system: nn.Module, optimizer, scheduler, gens, losses,
-          config: TrainConfig, system_config: dict | None) -> None:
+def load_trained(system: nn.Module, out_dir: str | Path) -> Path:
+    """Load the final weights a finished :func:`train` left under ``out_dir``; returns the checkpoint
+    folder. A run stopped before the end of its plan is an error that says where it stopped."""
+    ckpt = latest_checkpoint(out_dir)
+    if ckpt is None:
+        raise FileNotFoundError(f"checkpoint: no checkpoint under {out_dir}")
+    state = load_weights(system, ckpt)
+    total = sum(s["steps"] for s in state["plan"])
+    if state["step"] != total:
+        raise ValueError(f"checkpoint {ckpt} stopped at step {state['step']} of {total} (stage "
+                         f"{state['plan'][state['stage']]['name']!r}); resume its training first")
+    return ckpt
+
+
+@dataclass
+class _Position:
+    """Where a run is: stage index, steps done in that stage and in all, the losses so far."""
+    stage: int = 0
+    stage_step: int = 0
+    step: int = 0
+    losses: list = dataclasses.field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    """What every stage of one call of :func:`train` shares."""
+    acc: Accelerator
+    system: nn.Module
+    data: DataSource
+    config: TrainConfig
+    plan: list[dict[str, Any]]
+    out: Path | None
+    last: int
+    system_config: dict | None
+    data_gen: torch.Generator
+    desc: str = "train"
+    bar: Any = None
+
+
+def _save(run: _Run, pos: _Position, optimizer, scheduler) -> None:
+    """Checkpoint ``out/checkpoints/step_<global step>``: weights, this stage's optimiser and schedule,
+    the data generator, and state.json (plan, stage and steps reached, losses, configs)."""
     def fill(tmp: Path) -> None:
-        save_model(system, str(tmp / "model.safetensors"))
+        save_model(run.system, str(tmp / "model.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "generators": [g.get_state() for g in gens]}, tmp / "optimizer.pt")
-        atomic_write_json(tmp / "state.json", {"step": step, "losses": losses,
-                                               "train_config": dataclasses.asdict(config),
-                                               "system_config": system_config})
-    root = out_dir / "checkpoints"
-    atomic_dir(root / f"step_{step:08d}", fill)
-    old = sorted(p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp"))
-    for p in old[:-config.keep_checkpoints]:
+                    "generators": [run.data_gen.get_state()]}, tmp / "optimizer.pt")
+        atomic_write_json(tmp / "state.json", {
+            "step": pos.step, "stage": pos.stage, "stage_step": pos.stage_step, "plan": run.plan,
+            "losses": pos.losses, "train_config": dataclasses.asdict(run.config),
+            "system_config": run.system_config})
+    root = run.out / "checkpoints"
+    if (root / f"step_{pos.step:08d}").exists():
+        return
+    atomic_dir(root / f"step_{pos.step:08d}", fill)
+    old = sorted(p for p in root.glob("step_*") if p.is_dir())
+    for p in old[:-run.config.keep_checkpoints]:
         shutil.rmtree(p, ignore_errors=True)
+
+
+def _resume(run: _Run, resume: bool) -> tuple[_Position, dict | None]:
+    """The position of the latest checkpoint (weights and data generator restored) and its optimiser
+    state, or a fresh start. Stale temporary folders of an interrupted checkpoint write are removed."""
+    if run.out is None:
+        return _Position(), None
+    for stale in (run.out / "checkpoints").glob(".step_*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    ckpt = latest_checkpoint(run.out)
+    if ckpt is None:
+        return _Position(), None
+    if not resume:
+        raise FileExistsError(f"train: {run.out} already holds checkpoints ({ckpt.name}); "
+                              "pass resume=True to continue or choose another out_dir")
+    state = load_weights(run.system, ckpt)
+    bad = run.config.resumable_from(state["train_config"])
+    if bad:
+        raise ValueError(f"train: cannot resume {ckpt}: the config differs in {bad}")
+    if state.get("plan") != run.plan:
+        raise ValueError(f"train: cannot resume {ckpt}: it was made with the plan {state.get('plan')}, this run's "
+                         f"plan is {run.plan}")
+    extra = torch.load(ckpt / "optimizer.pt", weights_only=False)
+    run.data_gen.set_state(extra["generators"][0])
+    return _Position(state["stage"], state["stage_step"], state["step"], list(state["losses"])), extra
+
+
+def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[nn.Parameter]:
+    """Exactly the stage's parameters (by name prefix, never one frozen at build time) require grad."""
+    params = []
+    for name, p in system.named_parameters():
+        on = name not in frozen and any(name.startswith(prefix) for prefix in stage.trains)
+        p.requires_grad_(on)
+        if on:
+            params.append(p)
+    if not params:
+        raise ValueError(f"train: stage {stage.name!r} has no trainable parameters (prefixes {stage.trains})")
+    return params
+
+
+def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> float:
+    """One optimiser step at global step ``step``: the global batch cut into processes × accumulation chunks."""
+    acc, config = run.acc, run.config
+    micro = config.batch_size // (acc.num_processes * config.accumulation)
+    batch = run.data(config.batch_size, run.data_gen)
+    optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=acc.device)
+    for j in range(config.accumulation):
+        k = acc.process_index * config.accumulation + j
+        gen = _chunk_generator(config, step, k, acc.device)
+        snr = _draw_snr(config, micro, gen, acc.device)
+        sync = j == config.accumulation - 1 or acc.num_processes == 1
+        with nullcontext() if sync else acc.no_sync(objective):
+            with acc.autocast():
+                loss = objective(_part(batch, k, micro, acc.device), snr, gen)
+            acc.backward(loss / config.accumulation)
+        total += loss.detach().float() / config.accumulation
+    loss = acc.reduce(total, reduction="mean") if acc.num_processes > 1 else total
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"train: the loss became {loss.item()} at step {step + 1}")
+    if config.grad_clip is not None:
+        acc.clip_grad_norm_(params, config.grad_clip)
+    optimizer.step()
+    scheduler.step()
+    return float(loss)
+
+
+def _run_stage(run: _Run, stage: Stage, steps: int, pos: _Position, extra: dict | None, frozen: set[str]) -> int:
+    """Run (the rest of) one stage from ``pos``; returns its trainable parameter count."""
+    params = _make_trainable(run.system, stage, frozen)
+    optimizer = torch.optim.AdamW(params, lr=run.config.lr, weight_decay=run.config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(run.config, steps))
+    if extra is not None and 0 < pos.stage_step < steps:
+        optimizer.load_state_dict(extra["optimizer"])
+        scheduler.load_state_dict(extra["scheduler"])
+    elif pos.stage_step == 0 and stage.begin is not None:
+        stage.begin()
+    objective, optimizer = run.acc.prepare(_Objective(run.system, stage.loss), optimizer)
+    objective.train()
+    run.bar.set_description(f"{run.desc} [{stage.name}]")
+    while pos.stage_step < steps and pos.step < run.last:
+        pos.losses.append(_step(run, objective, optimizer, scheduler, params, pos.step))
+        pos.step += 1
+        pos.stage_step += 1
+        run.bar.update(1)
+        if pos.step % 10 == 0 or pos.stage_step == steps:
+            run.bar.set_postfix(loss=f"{sum(pos.losses[-10:]) / len(pos.losses[-10:]):.4f}")
+        every = run.config.checkpoint_every
+        due = (every and pos.step % every == 0) or pos.stage_step == steps or pos.step == run.last
+        if run.out is not None and run.acc.is_main_process and due:
+            _save(run, pos, optimizer, scheduler)
+    objective.eval()
+    return sum(p.numel() for p in params)
 
 
 def train(system: nn.Module, data: DataSource, config: TrainConfig,
           out_dir: str | Path | None = None, resume: bool = True,
           stop_after: int | None = None, system_config: dict | None = None,
           accelerator: Accelerator | None = None, desc: str = "train") -> TrainResult:
-    """Train ``system`` by minimising ``system.loss`` on batches from ``data``.
+    """Run ``system.plan()`` stage by stage on batches from ``data``.
 
     Args:
-        system: a module with ``loss(x0, snr_db, generator) -> scalar``.
-        data: ``data(batch_size, generator) -> x0`` (CPU tensor (B, *S)).
-        config: hyper-parameters.
-        out_dir: where checkpoints go (``out_dir/checkpoints/step_XXXXXXXX``); None: none.
-        resume: continue from the latest checkpoint in ``out_dir``. With ``resume=False`` an
-            ``out_dir`` that already holds checkpoints is an error, never overwritten.
-        stop_after: stop (and checkpoint) after this step even if ``config.steps`` is larger;
-            this is what an interrupted run leaves behind.
+        system: a module with ``plan() -> tuple[Stage, ...]`` (every system of the package).
+        data: ``data(batch_size, generator) -> batch`` (CPU tensor (B, *S) or LatentBatch).
+        config: hyper-parameters; ``config.steps`` is the budget of the whole plan.
+        out_dir: where checkpoints go (``out_dir/checkpoints/step_XXXXXXXX``, global step); None: none.
+        resume: continue from the latest checkpoint in ``out_dir`` (mid-stage or between stages). With
+            ``resume=False`` an ``out_dir`` that already holds checkpoints is an error, never overwritten.
+        stop_after: stop (and checkpoint) after this global step; what an interrupted run leaves behind.
         system_config: saved beside the weights (e.g. ``system.config()``).
         accelerator: an existing ``Accelerator``; one is made from the config if None.
 
     Returns:
-        TrainResult(losses, step). ``system`` holds the trained weights (on the accelerator's
-        device).
+        TrainResult(losses, step, stages). ``system`` holds the trained weights (on the accelerator's
+        device) and the requires_grad flags it was built with.
     """
     acc = accelerator or Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
-    out = Path(out_dir) if out_dir is not None else None
-    params = [p for p in system.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("train: the system has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    chunks = acc.num_processes * config.accumulation
-    if config.batch_size % chunks:
+    if config.batch_size % (acc.num_processes * config.accumulation):
         raise ValueError(f"TrainConfig.batch_size {config.batch_size} is not divisible into {acc.num_processes} "
                          f"processes x {config.accumulation} accumulation micro-batches")
-    micro = config.batch_size // chunks
-    data_gen = torch.Generator().manual_seed(config.seed * 1_000_003)
-    losses: list[float] = []
-    step = 0
-
-    ckpt = latest_checkpoint(out) if out is not None else None
-    if ckpt is not None and not resume:
-        raise FileExistsError(f"train: {out} already holds checkpoints ({ckpt.name}); "
-                              "pass resume=True to continue or choose another out_dir")
+    plan = system.plan()
+    counts = stage_steps(plan, config.steps)
+    run = _Run(acc, system, data, config, describe_plan(plan, config.steps), Path(out_dir) if out_dir else None,
+               config.steps if stop_after is None else min(config.steps, stop_after), system_config,
+               torch.Generator().manual_seed(config.seed * 1_000_003), desc)
+    built = {name: p.requires_grad for name, p in system.named_parameters()}
     system.to(acc.device)
-    if ckpt is not None:
-        state = load_weights(system, ckpt)
-        bad = config.resumable_from(state["train_config"])
-        if bad:
-            raise ValueError(f"train: cannot resume {ckpt}: the config differs in {bad}")
-        extra = torch.load(ckpt / "optimizer.pt", weights_only=False)
-        optimizer.load_state_dict(extra["optimizer"])
-        scheduler.load_state_dict(extra["scheduler"])
-        data_gen.set_state(extra["generators"][0])
-        losses, step = list(state["losses"]), int(state["step"])
-
-    objective, optimizer = acc.prepare(_Objective(system), optimizer)
-    last = config.steps if stop_after is None else min(config.steps, stop_after)
-    bar = tqdm(total=config.steps, initial=step, desc=desc, disable=not config.progress or not acc.is_main_process,
-               leave=False, dynamic_ncols=True)
-    objective.train()
-    while step < last:
-        batch = data(config.batch_size, data_gen)
-        optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=acc.device)
-        for j in range(config.accumulation):
-            k = acc.process_index * config.accumulation + j
-            x0 = batch[k * micro:(k + 1) * micro].to(acc.device)
-            gen = _chunk_generator(config, step, k, acc.device)
-            snr = _draw_snr(config, micro, gen, acc.device)
-            sync = j == config.accumulation - 1 or acc.num_processes == 1
-            with nullcontext() if sync else acc.no_sync(objective):
-                with acc.autocast():
-                    loss = objective(x0, snr, gen)
-                acc.backward(loss / config.accumulation)
-            total += loss.detach().float() / config.accumulation
-        loss = acc.reduce(total, reduction="mean") if acc.num_processes > 1 else total
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"train: the loss became {loss.item()} at step {step + 1}")
-        if config.grad_clip is not None:
-            acc.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        losses.append(float(loss))
-        bar.update(1)
-        if step % 10 == 0 or step == last:
-            bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.4f}")
-        at_period = config.checkpoint_every and step % config.checkpoint_every == 0
-        if out is not None and acc.is_main_process and (at_period or step == last):
-            if latest_checkpoint(out) is None or latest_checkpoint(out).name != f"step_{step:08d}":
-                _save(out, step, acc.unwrap_model(objective).system, optimizer, scheduler,
-                      (data_gen,), losses, config, system_config)
-    bar.close()
-    objective.eval()
-    return TrainResult(losses, step)
-
-
-def _stage_dir(out_dir: str | Path | None, system: nn.Module, stage: str) -> Path | None:
-    if out_dir is None:
-        return None
-    return Path(out_dir) / stage if getattr(system, "stages", None) else Path(out_dir)
-
-
-def train_stages(system: nn.Module, data: DataSource, config: TrainConfig,
-                 out_dir: str | Path | None = None, desc: str = "train", **kwargs) -> dict[str, TrainResult]:
-    """Run :func:`train` once per training stage of ``system``.
-
-    A system trained in stages (e.g. :class:`~jscgc.baselines.DiffJSCC`) names them in ``stages`` and
-    switches objective (and frozen parts) with ``set_stage(name)``; each stage gets ``config`` — with
-    ``steps`` replaced where the system's ``stage_steps`` names a stage — and its own checkpoint folder
-    ``out_dir/<stage>`` (resumed like any run). Other systems train once, in ``out_dir``.
-
-    Returns:
-        {stage: TrainResult}; {"train": TrainResult} for a single-stage system.
-    """
-    stages = getattr(system, "stages", None)
-    if not stages:
-        return {"train": train(system, data, config, out_dir, desc=desc, **kwargs)}
-    results = {}
-    steps = getattr(system, "stage_steps", {})
-    for stage in stages:
-        system.set_stage(stage)
-        cfg = dataclasses.replace(config, steps=steps[stage]) if stage in steps else config
-        results[stage] = train(system, data, cfg, _stage_dir(out_dir, system, stage),
-                               desc=f"{desc} [{stage}]", **kwargs)
-    return results
-
-
-def load_trained(system: nn.Module, out_dir: str | Path) -> Path:
-    """Load the final weights that :func:`train_stages` left under ``out_dir`` (its last stage's
-    latest checkpoint, which holds every part); returns the checkpoint folder."""
-    stages = getattr(system, "stages", None)
-    where = _stage_dir(out_dir, system, stages[-1] if stages else "")
-    ckpt = latest_checkpoint(where)
-    if ckpt is None:
-        raise FileNotFoundError(f"checkpoint: no checkpoint under {where}")
-    load_weights(system, ckpt)
-    return ckpt
+    pos, extra = _resume(run, resume)
+    run.bar = tqdm(total=config.steps, initial=pos.step, desc=desc, leave=False, dynamic_ncols=True,
+                   disable=not config.progress or not acc.is_main_process)
+    records = []
+    try:
+        for i, (stage, steps) in enumerate(zip(plan, counts)):
+            n = -1
+            if pos.step < run.last and (i > pos.stage or (i == pos.stage and pos.stage_step < steps)):
+                if i > pos.stage:
+                    pos.stage, pos.stage_step = i, 0
+                n = _run_stage(run, stage, steps, pos, extra, {k for k, v in built.items() if not v})
+            done = steps if i < pos.stage else pos.stage_step if i == pos.stage else 0
+            records.append(StageRecord(stage.name, done, done * config.batch_size, n))
+    finally:
+        for name, p in system.named_parameters():
+            p.requires_grad_(built[name])
+        run.bar.close()
+    return TrainResult(pos.losses, pos.step, tuple(records))

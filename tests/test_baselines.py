@@ -19,7 +19,7 @@ from jscgc.latents import TAEF2
 from jscgc.methods import METHODS, ToySpec, build_method, build_toy
 from jscgc.metrics import available_metrics, evaluate_images
 from jscgc.presets import get_preset
-from jscgc.train import TrainConfig, load_trained, train, train_stages
+from jscgc.train import TrainConfig, load_trained, train
 
 X = torch.tensor([0.3, -0.5])
 P, K, SIGMA = 0.2, 3, 0.5
@@ -134,25 +134,40 @@ def test_necst_bit_error_rate_is_the_channels():
 def test_diffjscc_stages_train_one_part_each():
     torch.manual_seed(0)
     system = build_toy("diffjscc", ToySpec(2, 1))
+    assert [(st.name, st.share, st.trains) for st in system.plan()] == [
+        ("reconstruction", 0.5, ("stage1.",)), ("refinement", 0.5, ("velocity.",))]
     before = {n: p.detach().clone() for n, p in system.named_parameters()}
     src = sphere_source(1, 2, 1)
     cfg = TrainConfig(steps=30, batch_size=64, lr=3e-3, snr_db=[0.0, 10.0], progress=False)
-    system.set_stage("refinement")
-    train(system, manifold_source(src), cfg)
-    for n, p in system.named_parameters():
-        moved = not torch.equal(p, before[n])
-        assert moved == n.startswith("velocity."), n
-    with pytest.raises(ValueError, match="stage"):
-        system.set_stage("both")
+    train(system, manifold_source(src), cfg, stop_after=15)              # the reconstruction stage only
+    middle = {n: p.detach().clone() for n, p in system.named_parameters()}
+    for n, p in middle.items():
+        assert (not torch.equal(p, before[n])) == n.startswith("stage1."), n
+    result = train(system, manifold_source(src), cfg, stop_after=30)     # no checkpoints: a fresh run of 30
+    assert [(r.name, r.steps) for r in result.stages] == [("reconstruction", 15), ("refinement", 15)]
 
 
 def test_diffjscc_keeps_a_frozen_backbone_frozen():
     system = build_method("diffjscc", get_preset("tiny", backbone_mode="frozen"), TAEF2())
-    for stage in DiffJSCC.stages:
-        system.set_stage(stage)
-        trainable = [n for n, p in system.named_parameters() if p.requires_grad]
-        assert trainable and not any("backbone" in n for n in trainable)
-        assert all(n.startswith("stage1." if stage == "reconstruction" else "velocity.") for n in trainable)
+    frozen = {n: p.detach().clone() for n, p in system.named_parameters() if "backbone" in n}
+    assert frozen and not any(p.requires_grad for n, p in system.named_parameters() if n in frozen)
+
+    def fields(n, g):
+        return torch.rand(n, 3, 1, 1, generator=g).expand(n, 3, 64, 64).contiguous()
+
+    result = train(system, fields, TrainConfig(steps=4, batch_size=2, lr=1e-2, progress=False))
+    assert [r.steps for r in result.stages] == [2, 2] and all(r.trainable_parameters > 0 for r in result.stages)
+    for n, p in system.named_parameters():
+        if n in frozen:
+            assert torch.equal(p, frozen[n]) and not p.requires_grad, n
+
+
+def _by_stage(result):
+    """The losses of each stage of a TrainResult, {name: [...]}."""
+    out, start = {}, 0
+    for r in result.stages:
+        out[r.name], start = result.losses[start:start + r.steps], start + r.steps
+    return out
 
 
 def _falls(losses, k=10):
@@ -165,8 +180,8 @@ def test_every_method_trains_and_evaluates_on_the_toy_manifold(name, tmp_path):
     src = sphere_source(1, 2, 1)
     system = build_toy(name, ToySpec(src.m, src.n_symbols, hidden=64))
     cfg = TrainConfig(steps=150, batch_size=128, lr=3e-3, snr_db=[0.0, 10.0], progress=False)
-    results = train_stages(system, manifold_source(src), cfg, out_dir=tmp_path)
-    assert all(_falls(r.losses) for r in results.values()), {k: r.losses[::30] for k, r in results.items()}
+    results = _by_stage(train(system, manifold_source(src), cfg, out_dir=tmp_path))
+    assert all(_falls(losses) for losses in results.values()), {k: v[::15] for k, v in results.items()}
     fresh = build_toy(name, ToySpec(src.m, src.n_symbols, hidden=64))
     load_trained(fresh, tmp_path)                                      # the saved weights round-trip
     assert all(torch.equal(a, b) for a, b in zip(system.state_dict().values(), fresh.state_dict().values()))
@@ -201,14 +216,14 @@ def test_every_method_trains_and_evaluates_on_images(name):
         ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64)
         return (0.7 * c + 0.3 * ramp * torch.rand(n, 3, 1, 1, generator=g)).expand(n, 3, 64, 64).contiguous()
 
-    cfg = TrainConfig(steps=30, batch_size=4, lr=2e-3, snr_db=[0.0, 10.0], progress=False, seed=1)
-    results = train_stages(system, fields, cfg)
-    assert all(_falls(r.losses, 8) for r in results.values()), {k: r.losses for k, r in results.items()}
+    cfg = TrainConfig(steps=60, batch_size=4, lr=2e-3, snr_db=[0.0, 10.0], progress=False, seed=1)
+    results = _by_stage(train(system, fields, cfg))
+    assert all(_falls(losses, min(8, len(losses) // 2)) for losses in results.values()), results
     system.eval()
     g = torch.Generator().manual_seed(0)
     x = fields(2, g)
     with torch.no_grad():
-        x_hat = system.receive(system.transmit(x, 5.0, g), g, 3, tuple(x.shape)).clamp(0, 1)
+        x_hat = system.receive(system.transmit(x, 5.0, g), g, 3, tuple(x.shape)).output.clamp(0, 1)
     assert x_hat.shape == x.shape
     ready, _ = available_metrics(["psnr", "psnr_lp16", "colour_dist"], extractor=None)
     values = evaluate_images(x, x_hat, ready)

@@ -27,7 +27,7 @@ def test_power_normalize_exact(b, n, scale, over):
 def test_awgn_empirical_snr_in_confidence_interval(snr_db, b, n, seed):
     g = torch.Generator().manual_seed(seed)
     z = power_normalize(torch.randn(b, n, 2, dtype=torch.float64, generator=g))
-    y = AWGN()(z, snr_db, g)
+    y = AWGN()(z, snr_db, g).received
     assert torch.isfinite(y).all()
     noise = y - z
     # Each real component is N(0, N0/2): sum of squares / (N0/2) ~ chi2(k), k = 2 b n.
@@ -41,7 +41,7 @@ def test_awgn_empirical_snr_in_confidence_interval(snr_db, b, n, seed):
 def test_awgn_per_sample_snr(gen):
     z = power_normalize(torch.randn(3, 20000, 2, generator=gen))
     snr = torch.tensor([-10.0, 0.0, 20.0])
-    noise = AWGN()(z, snr, gen) - z
+    noise = AWGN()(z, snr, gen).received - z
     measured = 10 * torch.log10(1 / noise.pow(2).sum(-1).mean(-1))
     torch.testing.assert_close(measured, snr, atol=0.1, rtol=0)
 
@@ -58,7 +58,7 @@ def test_rayleigh_unit_gain_equals_awgn():
     gain = torch.zeros_like(z)
     gain[..., 0] = 1.0
     y_fade = RayleighBlockFading(4)(z, 7.0, torch.Generator().manual_seed(5), gain=gain).received
-    y_awgn = AWGN()(z, 7.0, torch.Generator().manual_seed(5))
+    y_awgn = AWGN()(z, 7.0, torch.Generator().manual_seed(5)).received
     torch.testing.assert_close(y_fade, y_awgn)
 
 
@@ -92,7 +92,7 @@ def _binomial_ci(k, n):
 @pytest.mark.parametrize("p", [0.0, 0.01, 0.2, 0.5])
 def test_bsc_flip_rate(p, gen):
     bits = torch.randint(0, 2, (50000,), generator=gen).float()
-    out = BSC(p)(bits, generator=gen)
+    out = BSC(p)(bits, generator=gen).received
     k = int((out != bits).sum())
     ci = _binomial_ci(k, bits.numel())
     assert ci.low <= p <= ci.high
@@ -101,7 +101,7 @@ def test_bsc_flip_rate(p, gen):
 @pytest.mark.parametrize("e", [0.0, 0.1, 0.7])
 def test_bec_erasure_rate(e, gen):
     bits = torch.randint(0, 2, (50000,), generator=gen).float()
-    out = BEC(e)(bits, generator=gen)
+    out = BEC(e)(bits, generator=gen).received
     erased = out == ERASED
     assert torch.equal(out[~erased], bits[~erased])  # a BEC never flips
     ci = _binomial_ci(int(erased.sum()), bits.numel())
@@ -121,7 +121,7 @@ def test_bsc_crossover_matches_bpsk_simulation(gen):
     bits = torch.randint(0, 2, (n,), generator=gen)
     z = torch.zeros(n, 1, 2)
     z[:, 0, 0] = 2.0 * bits - 1  # BPSK on the real axis, one bit per complex symbol, power 1
-    y = AWGN()(z, snr_db, gen)
+    y = AWGN()(z, snr_db, gen).received
     ber = ((y[:, 0, 0] > 0).long() != bits).float().mean().item()
     p = bsc_crossover_for_snr(snr_db)
     assert abs(ber - p) < 5 * math.sqrt(p * (1 - p) / n)

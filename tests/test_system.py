@@ -22,7 +22,7 @@ def test_gradient_through_channel_matches_finite_difference():
     x0 = torch.randn(6, 2, dtype=torch.float64)
 
     def loss():  # noise, t and x1 held fixed by re-seeding
-        return sys.loss(x0, 3.0, torch.Generator().manual_seed(7))
+        return sys.flow_loss(x0, 3.0, torch.Generator().manual_seed(7))
 
     w = sys.encoder.net[0].weight
     sys.zero_grad()
@@ -43,7 +43,7 @@ def test_gradient_through_channel_matches_finite_difference():
 def test_gradient_reaches_encoder_through_rayleigh():
     torch.manual_seed(0)
     sys = JSCGC(MLPEncoder(2, 2), RayleighBlockFading(1), MLPVelocity(2, 2), (2,))
-    sys.loss(torch.randn(8, 2), 5.0, torch.Generator().manual_seed(0)).backward()
+    sys.flow_loss(torch.randn(8, 2), 5.0, torch.Generator().manual_seed(0)).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in sys.encoder.parameters())
 
 
@@ -91,7 +91,7 @@ def test_rerun_never_overwrites_and_config_mismatch(tmp_path):
     train(make_jscgc(), ring(), cfg, out_dir=tmp_path)
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
         train(make_jscgc(), ring(), cfg, out_dir=tmp_path, resume=False)
-    with pytest.raises(ValueError, match="differs in \\['lr'\\]"):
+    with pytest.raises(ValueError, match="differs in \\['steps', 'lr'\\]"):
         train(make_jscgc(), ring(), TrainConfig(steps=5, batch_size=8, lr=0.5, progress=False),
               out_dir=tmp_path)
 
@@ -133,33 +133,50 @@ def test_guidance_is_the_cfg_combination():
         torch.testing.assert_close(Guided(_Linear(), w)(x, t, r), v_0 + w * (v_c - v_0))
 
 
-def test_oneshot_prior_and_warmup_stage():
+def test_oneshot_prior_and_mse_stage():
     torch.manual_seed(0)
     enc = MLPEncoder(2, 1, hidden=8)
     x0 = ring()(4, torch.Generator().manual_seed(0))
     plain = JSCGC(enc, AWGN(), _Linear(), (2,))
-    prior = JSCGC(enc, AWGN(), _Linear(), (2,), prior="oneshot", warmup_steps=3)
+    prior = JSCGC(enc, AWGN(), _Linear(), (2,), prior="oneshot", mse_share=0.3)
     r = plain.transmit(x0, 5.0, torch.Generator().manual_seed(1))
     mu = prior.one_shot(r, (4, 2))
     torch.testing.assert_close(mu, -_Linear()(torch.zeros(4, 2), torch.ones(4), r))
     # Euler steps start at x1 = ε (+ μ for the one-shot prior): the same ε, shifted by exactly μ
     a = plain.receive(r, torch.Generator().manual_seed(2), steps=4)
     b = prior.receive(r, torch.Generator().manual_seed(2), steps=4)
-    torch.testing.assert_close(b - a, mu * (1 - 0.5 / 4) ** 4)          # dx/dt = 0.5 x + const: linear in x1
-    # the warm-up stage is the MSE of the one-pass estimate
-    prior.set_stage("warmup")
-    got = prior.loss(x0, 5.0, torch.Generator().manual_seed(1))
-    torch.testing.assert_close(got, (mu - x0).pow(2).mean())
-    with pytest.raises(ValueError, match="stage"):
-        prior.set_stage("pretrain")
+    torch.testing.assert_close(b.sample - a.sample, mu * (1 - 0.5 / 4) ** 4)   # dx/dt = 0.5 x + const: linear in x1
+    assert a.estimate is None and torch.equal(b.estimate, mu)                  # μ is handed back, computed once
+    # the plan: stage "mse" is the MSE of the one-pass estimate, then "flow"; both train everything
+    mse, flow = prior.plan()
+    assert (mse.name, mse.share, flow.name, flow.share) == ("mse", 0.3, "flow", 0.7)
+    assert mse.trains == flow.trains == ("",) and flow.begin is None
+    torch.testing.assert_close(mse.loss(x0, 5.0, torch.Generator().manual_seed(1)), (mu - x0).pow(2).mean())
+    assert [s.name for s in plain.plan()] == ["flow"]
 
 
-def test_train_stages_runs_the_warmup_then_the_flow(tmp_path):
-    from jscgc.train import train_stages
+def test_plan_steps_add_up_and_bad_plans_are_refused():
+    from jscgc.train import stage_steps
+    from jscgc.types import Stage
 
+    def plan(*shares):
+        return tuple(Stage(f"s{i}", s, None) for i, s in enumerate(shares))
+
+    assert stage_steps(plan(1 / 3, 2 / 3), 10) == [3, 7]
+    assert stage_steps(plan(0.25, 0.75), 8000) == [2000, 6000]
+    assert sum(stage_steps(plan(1 / 7, 6 / 7), 2801)) == 2801
+    for bad in (plan(0.5, 0.6), plan(1.0, 0.0), ()):
+        with pytest.raises(ValueError, match="training plan"):
+            stage_steps(bad, 10)
+    with pytest.raises(ValueError, match="training plan"):
+        stage_steps((Stage("a", 0.5, None), Stage("a", 0.5, None)), 10)
+
+
+def test_train_runs_the_mse_stage_then_the_flow_in_one_checkpoint_folder(tmp_path):
     torch.manual_seed(0)
     system = JSCGC(MLPEncoder(2, 1, hidden=8), AWGN(), MLPVelocity(2, 1, hidden=16, depth=1), (2,),
-                   warmup_steps=4)
-    res = train_stages(system, ring(), TrainConfig(steps=6, batch_size=16, progress=False), out_dir=tmp_path)
-    assert list(res) == ["warmup", "flow"] and res["warmup"].step == 4 and res["flow"].step == 6
-    assert latest_checkpoint(tmp_path / "warmup") and latest_checkpoint(tmp_path / "flow")
+                   mse_share=4 / 6)
+    res = train(system, ring(), TrainConfig(steps=6, batch_size=16, progress=False), out_dir=tmp_path)
+    assert [(r.name, r.steps, r.examples) for r in res.stages] == [("mse", 4, 64), ("flow", 2, 32)]
+    state = load_weights(system, latest_checkpoint(tmp_path))
+    assert state["step"] == 6 and state["plan"][1] == {"name": "flow", "share": 1 - 4 / 6, "trains": [""], "steps": 2}

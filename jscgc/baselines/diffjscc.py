@@ -10,8 +10,8 @@ Dataflow::
 Yang et al. condition a Stable Diffusion ControlNet on the stage-one image; here stage two is the
 same velocity family, objective and Euler sampler as JSCGC, conditioned on the stage-one estimate
 (laid out as a ``Received`` of "symbols", so the CA-Adapter or the toy MLP read it unchanged) and on
-the SNR. Training follows their two stages: :attr:`stages` names them and :meth:`set_stage` freezes
-the other part, so :func:`jscgc.train.train_stages` runs the one training loop once per stage.
+the SNR. Training follows their two stages, declared by :meth:`DiffJSCC.plan` ("reconstruction" trains
+only stage one, "refinement" only the refiner) and run in order by :func:`jscgc.train.train`.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from jscgc.flow import euler_sample, flow_matching_loss
-from jscgc.system import MSEReconstruction, Received
+from jscgc.system import MSEReconstruction
+from jscgc.types import Received, Reception, Stage
 
 __all__ = ["DiffJSCC", "as_condition_symbols"]
 
@@ -54,18 +55,23 @@ class DiffJSCC(nn.Module):
         time_schedule: training distribution of t (``jscgc.flow.TIME_SCHEDULES``).
     """
 
-    stages = ("reconstruction", "refinement")
-
     def __init__(self, stage1: MSEReconstruction, velocity: nn.Module, extractor: nn.Module | None = None,
-                 time_schedule: str = "uniform"):
+                 time_schedule: str = "uniform", refine_share: float = 0.5):
         super().__init__()
+        if not 0 < refine_share < 1:
+            raise ValueError(f"DiffJSCC refine_share: expected a fraction in (0, 1), got {refine_share}")
         self.stage1 = stage1
         self.velocity = velocity
         self.extractor = extractor.eval().requires_grad_(False) if extractor is not None else None
         self.time_schedule = time_schedule
-        # what may train at all (a frozen backbone stays frozen in every stage)
-        self._trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-        self.set_stage(self.stages[0])
+        self.refine_share = refine_share
+
+    def plan(self) -> tuple[Stage, ...]:
+        """("reconstruction": stage one's MSE, only ``stage1`` trains), then ("refinement": Eq. 10 on
+        stage one's estimate, only the refiner trains); ``refine_share`` of the budget goes to the second."""
+        return (Stage("reconstruction", 1.0 - self.refine_share, self.stage1.loss, trains=("stage1.",),
+                      estimate=self.stage1.estimate),
+                Stage("refinement", self.refine_share, self.refine_loss, trains=("velocity.",)))
 
     @property
     def encoder(self) -> nn.Module:
@@ -74,15 +80,6 @@ class DiffJSCC(nn.Module):
     @property
     def channel(self) -> nn.Module:
         return self.stage1.channel
-
-    def set_stage(self, stage: str) -> None:
-        """Make only ``stage``'s part trainable (the loop optimises parameters with requires_grad)."""
-        if stage not in self.stages:
-            raise ValueError(f"DiffJSCC stage: expected one of {self.stages}, got {stage!r}")
-        self.stage = stage
-        part = "stage1." if stage == "reconstruction" else "velocity."
-        for name, p in self.named_parameters():
-            p.requires_grad_(name.startswith(part) and name in self._trainable)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -100,42 +97,42 @@ class DiffJSCC(nn.Module):
         f = self.extractor.factor
         return (shape[0], self.extractor.channels, shape[-2] // f, shape[-1] // f)
 
-    def condition(self, received: Received, shape: tuple[int, ...]) -> Received:
-        """Stage one's estimate of data of ``shape``, in the refiner's space, as a condition."""
+    def condition(self, x_tilde: torch.Tensor, snr_db: torch.Tensor) -> Received:
+        """Stage one's estimate x̃ (B, *S), moved to the refiner's space, as a condition."""
         with torch.no_grad():
-            x_tilde = self.stage1.decoder(received, tuple(shape))
             if self.extractor is not None:
                 x_tilde = self._to_space(x_tilde.clamp(0, 1))
-        return Received(as_condition_symbols(x_tilde), received.snr_db)
+        return Received(as_condition_symbols(x_tilde), snr_db)
 
     def transmit(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> Received:
         return self.stage1.transmit(x0, snr_db, generator)
 
-    def loss(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Stage one: MSE of the CJSCC reconstruction. Stage two: Eq. 10 conditioned on it."""
-        if self.stage == "reconstruction":
-            return self.stage1.loss(x0, snr_db, generator)
+    def refine_loss(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Stage "refinement": Eq. 10 in the refiner's space, conditioned on stage one's estimate."""
         with torch.no_grad():
             received = self.transmit(x0, snr_db, generator)
             target = self._to_space(x0)
-        return flow_matching_loss(self.velocity, target, self.condition(received, x0.shape), generator,
+            x_tilde = self.stage1.estimate(received, tuple(x0.shape))
+        return flow_matching_loss(self.velocity, target, self.condition(x_tilde, received.snr_db), generator,
                                   schedule=self.time_schedule)
 
     def receive(self, received: Received, generator: torch.Generator | None = None, steps: int = 9,
-                shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        """x̂ for data of ``shape``: refine stage one's estimate with ``steps`` Euler steps (Eq. 14)."""
+                shape: tuple[int, ...] | None = None) -> Reception:
+        """x̂ for data of ``shape``: refine stage one's estimate x̃ with ``steps`` Euler steps (Eq. 14).
+        The reception's estimate is x̃ (stage one's MSE estimate, computed once)."""
         if shape is None:
             raise ValueError("DiffJSCC.receive: the data shape (B, *S) is needed")
-        cond = self.condition(received, shape)
-        z = euler_sample(self.velocity, cond, self.space_shape(shape), steps, generator,
-                         device=received.symbols.device)
-        if self.extractor is None:
-            return z
         with torch.no_grad():
-            return self.extractor.decode(z)
+            x_tilde = self.stage1.estimate(received, tuple(shape))
+        z = euler_sample(self.velocity, self.condition(x_tilde, received.snr_db), self.space_shape(shape), steps,
+                         generator, device=received.symbols.device)
+        if self.extractor is not None:
+            with torch.no_grad():
+                z = self.extractor.decode(z)
+        return Reception(z, z, x_tilde)
 
     def forward(self, x0, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
-        return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape)
+        return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape).output
 
     def config(self) -> dict[str, Any]:
         vel = self.velocity.config() if callable(getattr(self.velocity, "config", None)) else None
@@ -144,4 +141,4 @@ class DiffJSCC(nn.Module):
             vel = config_of(self.velocity)
         return {"class": "DiffJSCC", "stage1": self.stage1.config(), "velocity": vel,
                 "extractor": type(self.extractor).__name__ if self.extractor is not None else None,
-                "time_schedule": self.time_schedule}
+                "time_schedule": self.time_schedule, "refine_share": self.refine_share}

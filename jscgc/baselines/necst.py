@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from jscgc.channels import bpsk
-from jscgc.system import MSEReconstruction, Received, snr_per_sample
+from jscgc.system import MSEReconstruction, snr_per_sample
+from jscgc.types import Received, Stage
 
 __all__ = ["NECST", "vimco_surrogate", "ESTIMATORS"]
 
@@ -95,6 +96,10 @@ class NECST(MSEReconstruction):
         super().__init__(encoder, channel, decoder)
         self.samples, self.estimator, self.sigma = samples, estimator, sigma
 
+    def plan(self) -> tuple[Stage, ...]:
+        """One stage, "train": the VIMCO (or straight-through) objective of :meth:`loss`, every part trained."""
+        return (Stage("train", 1.0, self.loss),)
+
     def bit_logits(self, x0: torch.Tensor) -> torch.Tensor:
         """(B, *S) -> logits of P(bit = 1), (B, n)."""
         return self.encoder(x0)[..., 0]
@@ -107,7 +112,7 @@ class NECST(MSEReconstruction):
         return (u < torch.sigmoid(logits)).to(logits.dtype)
 
     def _through_channel(self, bits: torch.Tensor, snr: torch.Tensor, generator) -> Received:
-        return Received(bpsk(self.channel(bits, snr, generator)), snr)
+        return Received(bpsk(self.channel(bits, snr, generator).received), snr)
 
     def transmit(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> Received:
         """x0 (B, *S) -> Received(BPSK of the received bits (B, n, 2), SNR (B,))."""

@@ -13,7 +13,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from jscgc.registry import register
-from jscgc.system import Received
+from jscgc.types import Received
 
 __all__ = ["CNNDecoder"]
 

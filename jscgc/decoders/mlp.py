@@ -8,7 +8,7 @@ from diffusers.configuration_utils import register_to_config
 from jscgc.generators.mlp import condition_features
 from jscgc.nn import mlp
 from jscgc.registry import register
-from jscgc.system import Received
+from jscgc.types import Received
 
 
 @register

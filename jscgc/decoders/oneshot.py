@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jscgc.system import Received, run_once
+from jscgc.flow import run_once
+from jscgc.types import Received
 
 __all__ = ["OneShotDecoder"]
 

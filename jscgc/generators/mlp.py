@@ -13,7 +13,7 @@ from torch import nn
 
 from jscgc.nn import mlp, time_embedding
 from jscgc.registry import register
-from jscgc.system import Received
+from jscgc.types import Received
 
 
 def condition_features(received: Received) -> torch.Tensor:
