@@ -5,22 +5,33 @@
     accelerate launch --config_file configs/accelerate_zero3.yaml experiments/kodak.py --preset full \
         --zimage /path/to/Z-Image                                                       # the paper's setting
 
-Every method of :mod:`jscgc.methods` named in ``--methods`` is trained with the one loop
-(:func:`jscgc.train.train` running the method's plan, all stages within the preset's step budget;
-checkpoints under ``--out/<method>/train``, resumed when present) on
-random crops of ``--train-data`` (BSDS500 by default), then evaluated on the Kodak images at full
-resolution for each SNR with ``--steps`` Euler steps and ``--samples`` samples per ŷ.
+Every input is checked before any work (``kodak: …``, exit 2, nothing written): finite SNRs, image sizes
+that the encoders' tokens tile, a readable training folder, a writable ``--out``, a ``--checkpoint`` built
+with this run's settings, an existing local ``--zimage``; then one untrained transmit → receive → metrics
+pass per method, image shape and SNR, so nothing fails after long work.
 
-Writes under ``--out``: ``metrics.csv`` (one row per method, SNR, image, sample; a column per
-metric; unavailable metrics left empty and listed with reasons in ``config.json``),
-``summary.csv`` (means per method and SNR, plus the set metrics), ``recon/`` (PNG reconstructions of
-``--figure-images``), ``config.json``, and the figures ``fig3_*`` and ``fig4_metrics``.
+Every method of :mod:`jscgc.methods` named in ``--methods`` is trained with the one loop
+(:func:`jscgc.train.train` running the method's plan, all stages within the preset's step budget, so every
+method sees the same number of training examples; checkpoints under ``--out/<method>/train``, resumed only
+when ``<method>/run.json`` records the same settings) on random crops of ``--train-data`` (BSDS500 `train`
+by default), then evaluated on the Kodak images for each SNR with ``--steps`` Euler steps and ``--samples``
+samples per ŷ. A receiver that anchors its sample (``jscgc``) is scored twice: its output, and its
+generator's own sample as ``<method> (sample)``.
+
+Writes under ``--out``: ``metrics.csv`` (one row per receiver, SNR, image, sample; a column per metric;
+unavailable metrics left empty and listed with reasons in ``config.json``), ``summary.csv`` (means per
+receiver and SNR, plus the set metrics), ``config.json`` (settings, per-method plan, examples seen,
+trainable parameters), ``timings.json`` (wall times: the only file that differs between identical runs),
+``recon/`` (PNG reconstructions of ``--figure-images``), and the figures ``fig3_*`` and ``fig4_metrics``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,15 +42,21 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.imagedata import FolderCrops, data_root, kodak  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
+from jscgc.imagedata import FolderCrops, ImageError, data_root, kodak  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, folder_name  # noqa: E402
+from jscgc.latent_system import LatentSystem  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import load_trained, train  # noqa: E402
+from jscgc.train import describe_plan, latest_checkpoint, load_trained, train  # noqa: E402
+from jscgc.types import LatentBatch  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
+
+
+class UsageError(ValueError):
+    """A bad input, reported as one line ``kodak: …`` with exit status 2."""
 
 
 def parse_args(argv):
@@ -50,10 +67,11 @@ def parse_args(argv):
     p.add_argument("--steps", type=int, default=9, help="Euler steps of the generator")
     p.add_argument("--samples", type=int, default=1, help="samples per ŷ for stochastic receivers")
     p.add_argument("--images", default=None, help="comma list of Kodak names (default: all 24)")
-    p.add_argument("--crop", type=int, default=None, help="centre-crop the Kodak images (default: full resolution)")
+    p.add_argument("--crop", type=int, default=None, help="centre-crop the Kodak images (default: whole images)")
+    p.add_argument("--downscale", type=int, default=1, help="box-downscale the Kodak images by this factor")
     p.add_argument("--figure-images", default=FIGURE_IMAGES, help="images saved as PNG for Fig. 3")
     p.add_argument("--data", default=None, help="data root with kodak/ and bsds500/ (else JSCGC_DATA)")
-    p.add_argument("--train-data", default="bsds500",
+    p.add_argument("--train-data", default="bsds500/train",
                    help="training image folder (relative to the data root, or an absolute path)")
     p.add_argument("--train-steps", type=int, default=None,
                    help="override the preset's step budget (all stages of a method together)")
@@ -64,16 +82,18 @@ def parse_args(argv):
     p.add_argument("--weights", default=None, help="TAEF2 weights folder (default <JSCGC_WEIGHTS>/taef2)")
     p.add_argument("--out", default=None, help="output folder (default results/kodak_<preset>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
+    p.add_argument("--overwrite", action="store_true", help="start afresh: replace results and checkpoints in --out")
     p.add_argument("--yes", action="store_true", help="run a non-tiny preset on a CPU anyway")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
 
-def _estimate_cpu_seconds(preset, steps: int, n_methods: int, n_images: int, n_snr: int) -> float:
-    return n_methods * (steps * preset.est_seconds_per_step_cpu
-                        + n_images * n_snr * 9 * preset.est_seconds_per_step_cpu / 4)
+def image_seed(seed: int, name: str, snr: float) -> int:
+    """The seed of one (image, SNR) evaluation: a hash of the run seed, the image name and the SNR's exact
+    value, so every finite SNR works and different SNRs (or images) never share noise."""
+    key = f"{seed}|{name}|{float(snr).hex()}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") % (2 ** 63)
 
 
 def _save_png(path: Path, image: torch.Tensor) -> None:
@@ -83,148 +103,344 @@ def _save_png(path: Path, image: torch.Tensor) -> None:
     atomic_save(path, lambda f: Image.fromarray(arr).save(f, format="PNG"))
 
 
-def train_or_load(name, system, preset, args, train_cfg, out: Path, data_fn):
-    """Train with the shared loop (resuming), or load ``--checkpoint``; returns info for config.json."""
+def _run_record(name: str, preset, train_cfg, args) -> dict:
+    """What a method's checkpoints must have been trained with to be resumed or loaded."""
+    return {"method": name, "preset": preset.to_dict(), "train": dataclasses.asdict(train_cfg),
+            "train_data": str(Path(args.train_data)), "seed": args.seed}
+
+
+def _describe_difference(recorded: dict, wanted: dict) -> str:
+    if recorded.get("preset", {}).get("name") != wanted["preset"]["name"]:
+        return f"built with preset {recorded.get('preset', {}).get('name')}, this run uses {wanted['preset']['name']}"
+    keys = [k for k in wanted if recorded.get(k) != wanted[k]]
+    return f"built with other settings ({', '.join(keys)})"
+
+
+def _existing_record(folder: Path, wanted: dict, what: str) -> None:
+    """Refuse a method folder whose run.json records other settings than this run's."""
+    path = folder / "run.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else None
+    if recorded is not None and recorded != json.loads(json.dumps(wanted, default=str)):
+        raise UsageError(f"{what} {folder}: {_describe_difference(recorded, wanted)}; "
+                         f"pass --overwrite to start afresh or choose another --out")
+    if recorded is None and latest_checkpoint(folder / "train") is not None:
+        raise UsageError(f"{what} {folder}: checkpoints without a run.json; pass --overwrite or another --out")
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything the checks established; nothing has been written yet."""
+    preset: object
+    methods: list[str]
+    images: list
+    train_cfg: object
+    out: Path
+    extractor: object
+    ready: dict
+    missing: dict
+    device: torch.device
+    data: FolderCrops | None = None
+
+
+def _check_numbers(args) -> list[str]:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise UsageError(f"--methods {args.methods!r}: unknown {bad}; expected some of {sorted(METHODS)}")
+    if args.steps < 1 or args.samples < 1:
+        raise UsageError(f"--steps {args.steps} / --samples {args.samples}: expected integers >= 1")
+    nonfinite = [s for s in args.snr if not math.isfinite(s)]
+    if nonfinite:
+        raise UsageError(f"--snr {' '.join(map(str, nonfinite))}: expected finite SNRs in dB")
+    if args.crop is not None and args.crop < 1:
+        raise UsageError(f"--crop {args.crop}: expected a positive size in pixels (omit it for whole images)")
+    if args.downscale < 1:
+        raise UsageError(f"--downscale {args.downscale}: expected an integer factor >= 1")
+    if args.train_steps is not None and args.train_steps < 1:
+        raise UsageError(f"--train-steps {args.train_steps}: expected a positive step budget")
+    return methods
+
+
+def _check_writable(out: Path) -> None:
+    """``out`` can be created: its nearest existing ancestor is a folder we can write in (tried, then undone)."""
+    import tempfile
+
+    anchor = out
+    while not anchor.exists():
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise UsageError(f"--out {out}: {anchor} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=anchor).cleanup()
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write in {anchor} ({err.strerror})") from None
+
+
+def _check_images(args, preset, root) -> list:
+    try:
+        images = kodak(root, names=args.images.split(",") if args.images else None, crop=args.crop,
+                       downscale=args.downscale)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    tile = preset.token_px
+    for name, image in images:
+        h, w = image.shape[1:]
+        if h % tile or w % tile:
+            side = min(h, w) // tile * tile
+            hint = f"use --crop {side}" if side >= tile else f"it is smaller than one {tile}x{tile} token"
+            raise UsageError(f"image {name} is {w}x{h} after cropping; the encoders need sides that are "
+                             f"multiples of {tile} ({hint})")
+    return images
+
+
+def _check_zimage(args, preset) -> None:
+    where = args.zimage or (preset.zimage if preset.latents == "flux" else None)
+    if where is None:
+        return
+    looks_local = where.startswith(("/", "./", "../", "~")) or Path(where).exists()
+    if looks_local and not Path(where).expanduser().is_dir():
+        raise UsageError(f"--zimage {where}: no such folder (a local Z-Image checkpoint folder is expected)")
+    if not looks_local:
+        raise UsageError(f"--zimage {where}: not a local folder; this package loads no weights from a model hub "
+                         f"(download the checkpoint and pass its folder)")
+
+
+def _check_checkpoints(args, methods, records: dict) -> None:
+    """``--checkpoint`` holds every method, finished, trained with this run's settings."""
+    for name in methods:
+        folder = Path(args.checkpoint) / name
+        if not (folder / "run.json").is_file():
+            raise UsageError(f"--checkpoint {args.checkpoint}: no trained {name} there ({folder / 'run.json'} "
+                             f"is missing)")
+        _existing_record(folder, records[name], "--checkpoint")
+        state = json.loads((latest_checkpoint(folder / "train") / "state.json").read_text())
+        total = sum(s["steps"] for s in state["plan"])
+        if state["step"] != total:
+            raise UsageError(f"--checkpoint {folder}: training stopped at step {state['step']} of {total}")
+
+
+def _train_config(args, preset, cuda: bool):
+    kw = dict(seed=args.seed, progress=not args.no_progress, cpu=not cuda)
+    if args.train_steps is not None:
+        kw["steps"] = args.train_steps
+    if args.batch_size is not None:
+        kw["batch_size"] = args.batch_size
+    if not cuda:
+        kw["mixed_precision"] = "no"
+    try:
+        return dataclasses.replace(preset.train, **kw)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def check_inputs(args) -> Setup:
+    """Every check that can fail, before anything is trained or written (raises UsageError)."""
+    methods = _check_numbers(args)
+    preset = get_preset(args.preset, **({"zimage": args.zimage} if args.zimage else {}))
+    out = Path(args.out or f"results/kodak_{preset.name}")
+    if (out / "metrics.csv").exists() and not args.overwrite:
+        raise UsageError(f"{out / 'metrics.csv'} exists; pass --overwrite or another --out")
+    _check_writable(out)
+    _check_zimage(args, preset)
+    try:
+        root = data_root(args.data, need="kodak")
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    images = _check_images(args, preset, root)
+    cuda = torch.cuda.is_available()
+    train_cfg = _train_config(args, preset, cuda)
+    records = {m: _run_record(m, preset, train_cfg, args) for m in methods}
     if args.checkpoint:
-        try:
-            return {"loaded": str(load_trained(system, Path(args.checkpoint) / name / "train"))}
-        except FileNotFoundError as err:
-            raise FileNotFoundError(f"--checkpoint: {err}") from None
+        _check_checkpoints(args, methods, records)
+    elif not args.overwrite:
+        for m in methods:
+            _existing_record(out / m, records[m], "--out")
+    try:
+        extractor = load_extractor(preset.latents, args.weights if preset.latents == "taef2" else args.zimage)
+        taef2 = extractor if preset.latents == "taef2" else load_extractor("taef2", args.weights)
+        data = None if args.checkpoint else FolderCrops(root / args.train_data, preset.crop)
+    except (FileNotFoundError, ValueError) as err:       # ImageError is a ValueError
+        raise UsageError(str(err)) from None
+    ready, missing = available_metrics(None, extractor=taef2)
+    return Setup(preset, methods, images, train_cfg, out, extractor, ready, missing,
+                 torch.device("cuda" if cuda else "cpu"), data)
+
+
+def _estimate_cpu_seconds(setup: Setup, args) -> float:
+    per_step = setup.preset.est_seconds_per_step_cpu
+    steps = 0 if args.checkpoint else setup.train_cfg.steps
+    return len(setup.methods) * (steps + len(setup.images) * len(args.snr) * args.steps / 4) * per_step
+
+
+def dry_pass(setup: Setup, args) -> None:
+    """One untrained transmit → receive pass per method, image shape and SNR (one Euler step), and the
+    metrics once per image shape, so that no size or SNR can fail after training."""
+    shapes = {}
+    for name, image in setup.images:
+        shapes.setdefault(tuple(image.shape), image)
+    for method in setup.methods:
+        torch.manual_seed(args.seed)
+        system = build_method(method, setup.preset, setup.extractor).eval()
+        for image in shapes.values():
+            x = image[None]
+            for snr in args.snr:
+                g = torch.Generator().manual_seed(image_seed(args.seed, "dry", snr))
+                with torch.no_grad():
+                    r = system.receive(system.transmit(x, snr, g), g, 1, tuple(x.shape))
+                if not torch.isfinite(r.output).all():
+                    raise UsageError(f"method {method} gives non-finite outputs at {snr} dB")
+            evaluate_images(x, r.output.clamp(0, 1), setup.ready)
+        del system
+    refs = [image[None] for image in shapes.values()]
+    evaluate_sets(refs, refs, setup.ready)
+
+
+def prepare_out(setup: Setup, args) -> None:
+    """With --overwrite: remove what this run replaces (each rerun method's folder, results, figures,
+    reconstructions); otherwise only add to --out."""
+    out = setup.out
+    if args.overwrite and out.exists():
+        for name in setup.methods:
+            shutil.rmtree(out / name, ignore_errors=True)
+        shutil.rmtree(out / "recon", ignore_errors=True)
+        for f in ("metrics.csv", "summary.csv", "config.json", "timings.json"):
+            (out / f).unlink(missing_ok=True)
+        for f in out.glob("fig*_*.*"):
+            f.unlink()
+
+
+def train_or_load(name: str, system, setup: Setup, args) -> dict:
+    """Train with the shared loop (resuming a matching run), or load ``--checkpoint``; returns the
+    method's entry of config.json and its wall time."""
+    record = _run_record(name, setup.preset, setup.train_cfg, args)
+    info = {"parameters": count_parameters(system), "plan": describe_plan(system.plan(), setup.train_cfg.steps)}
+    if args.checkpoint:
+        info["loaded"] = str(load_trained(system, Path(args.checkpoint) / name / "train"))
+        return info, 0.0
+    atomic_write_json(setup.out / name / "run.json", record)
     start = time.perf_counter()
-    result = train(system, data_fn(), train_cfg, out_dir=out / name / "train", resume=True,
+    result = train(system, setup.data, setup.train_cfg, out_dir=setup.out / name / "train", resume=True,
                    system_config=system.config(), desc=f"train {name}")
-    return {"train_seconds": time.perf_counter() - start, "steps": result.step,
-            "examples": result.step * train_cfg.batch_size,
-            "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])),
-            "stages": [r._asdict() for r in result.stages]}
+    info.update(steps=result.step, examples=result.step * setup.train_cfg.batch_size,
+                trainable_parameters=max(r.trainable_parameters for r in result.stages),
+                stages=[r._asdict() for r in result.stages],
+                final_loss=sum(result.losses[-20:]) / max(1, len(result.losses[-20:])))
+    return info, time.perf_counter() - start
 
 
-def evaluate(name, system, images, args, ready, device, out: Path, figure_images):
-    """Rows of metrics.csv and the set metrics for one method."""
+def _receivers(name: str, system) -> list[tuple[str, str]]:
+    """(row label, Reception field) of each receiver a trained system gives: its output, and for an
+    anchored system also its generator's own sample."""
+    if isinstance(system, LatentSystem) and system.anchor_lowpass:
+        return [(name, "output"), (f"{name} (sample)", "sample")]
+    return [(name, "output")]
+
+
+def evaluate(name: str, system, setup: Setup, args, latents: dict) -> tuple[list, list]:
+    """Rows of metrics.csv and the set metrics of every receiver of one method."""
+    from tqdm.auto import tqdm
+
     rows, sets = [], []
-    stochastic = METHODS[name].stochastic
-    n_samples = args.samples if stochastic else 1
+    receivers = _receivers(name, system)
+    n_samples = args.samples if METHODS[name].stochastic else 1
+    figure_images = set(args.figure_images.split(",")) if args.figure_images else set()
     system.eval()
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(args.snr) * len(images), desc=f"eval {name}", disable=args.no_progress, leave=False)
+    bar = tqdm(total=len(args.snr) * len(setup.images), desc=f"eval {name}", disable=args.no_progress, leave=False)
     for snr in args.snr:
-        refs, outs = [], []
-        for k, (img_name, image) in enumerate(images):
-            x = image[None].to(device)
-            g = torch.Generator(device=device).manual_seed(args.seed * 100_003 + k * 101 + int(snr * 10) % 1000)
+        kept = {label: ([], []) for label, _ in receivers}
+        for img_name, image in setup.images:
+            x = image[None].to(setup.device)
+            sent = LatentBatch(x, latents[img_name]) if isinstance(system, LatentSystem) else x
+            g = torch.Generator(device=setup.device).manual_seed(image_seed(args.seed, img_name, snr))
             with torch.no_grad():
-                received = system.transmit(x, snr, g)
+                received = system.transmit(sent, snr, g)
                 for s in range(n_samples):
-                    x_hat = system.receive(received, g, args.steps, tuple(x.shape)).output.float().clamp(0, 1)
-                    values = evaluate_images(x.float(), x_hat, ready)
-                    rows.append({"method": name, "snr_db": snr, "image": img_name, "sample": s,
-                                 **{m: v[0] for m, v in values.items()}})
-                    if s == 0:
-                        refs.append(x.float().cpu())
-                        outs.append(x_hat.cpu())
-                        if img_name in figure_images:
-                            _save_png(out / "recon" / name / f"snr{snr:+g}" / f"{img_name}.png", x_hat[0])
+                    reception = system.receive(received, g, args.steps, tuple(x.shape))
+                    for label, field in receivers:
+                        x_hat = getattr(reception, field).float().clamp(0, 1)
+                        values = evaluate_images(x.float(), x_hat, setup.ready)
+                        rows.append({"method": label, "snr_db": snr, "image": img_name, "sample": s,
+                                     **{m: v[0] for m, v in values.items()}})
+                        if s == 0:
+                            kept[label][0].append(x.float().cpu())
+                            kept[label][1].append(x_hat.cpu())
+                            if img_name in figure_images:
+                                _save_png(setup.out / "recon" / folder_name(label) / f"snr{snr:+g}" / f"{img_name}.png",
+                                          x_hat[0])
             bar.update(1)
-        sets.append({"method": name, "snr_db": snr, **evaluate_sets(refs, outs, ready)})
+        sets += [{"method": label, "snr_db": snr, **evaluate_sets(refs, outs, setup.ready)}
+                 for label, (refs, outs) in kept.items()]
     bar.close()
     return rows, sets
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
+    """metrics.csv, summary.csv (rows in a fixed order), config.json; wall times apart in timings.json."""
     import pandas as pd
 
-    overrides = {"zimage": args.zimage} if args.zimage else {}
-    preset = get_preset(args.preset, **overrides)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        print(f"kodak: --methods {args.methods!r}: unknown {bad}; expected some of {sorted(METHODS)}",
-              file=sys.stderr)
-        return 2
-    if args.steps < 1 or args.samples < 1:
-        print("kodak: --steps and --samples must be at least 1", file=sys.stderr)
-        return 2
-    out = Path(args.out or f"results/kodak_{preset.name}")
-    if (out / "metrics.csv").exists() and not args.overwrite:
-        print(f"kodak: {out / 'metrics.csv'} exists; pass --overwrite or another --out", file=sys.stderr)
-        return 2
-    cuda = torch.cuda.is_available()
-    train_kw = dict(seed=args.seed, progress=not args.no_progress, cpu=not cuda)
-    if args.train_steps is not None:
-        train_kw["steps"] = args.train_steps
-    if args.batch_size is not None:
-        train_kw["batch_size"] = args.batch_size
-    if not cuda:
-        train_kw["mixed_precision"] = "no"
-    train_cfg = dataclasses.replace(preset.train, **train_kw)
-
-    try:
-        root = data_root(args.data, need="kodak")
-        names = args.images.split(",") if args.images else None
-        images = kodak(root, names=names, crop=args.crop)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"kodak: {err}", file=sys.stderr)
-        return 2
-    if not cuda and preset.name != "tiny" and not args.yes:
-        est = _estimate_cpu_seconds(preset, 0 if args.checkpoint else train_cfg.steps, len(methods),
-                                    len(images), len(args.snr))
-        print(f"kodak: no CUDA GPU here. --preset {preset.name} would take about {est / 3600:.0f} h on this "
-              f"CPU. Run `python experiments/kodak.py --preset tiny` for a CPU smoke run, or pass --yes.",
-              file=sys.stderr)
-        return 2
-
-    extractor = load_extractor(preset.latents, args.weights if preset.latents == "taef2" else preset.zimage)
-    ready, missing = available_metrics(None, extractor=extractor if preset.latents == "taef2" else
-                                       load_extractor("taef2", args.weights))
-    for m, why in missing.items():
-        print(f"kodak: metric {m} unavailable: {why}", file=sys.stderr)
-    device = torch.device("cuda" if cuda else "cpu")
-    figure_images = set(args.figure_images.split(",")) if args.figure_images else set()
-    crops: list[FolderCrops] = []
-
-    def data_fn() -> FolderCrops:      # decoded once, shared by the methods
-        if not crops:
-            crops.append(FolderCrops(root / args.train_data, preset.crop))
-        return crops[0]
-
-    for img_name, image in images:
-        if img_name in figure_images:
-            _save_png(out / "recon" / "ground_truth" / f"{img_name}.png", image)
-    start = time.perf_counter()
-    rows, sets, info = [], [], {}
-    for name in methods:
-        torch.manual_seed(args.seed)
-        system = build_method(name, preset, extractor)
-        info[name] = {"parameters": count_parameters(system),
-                      "trainable_parameters": count_parameters(system, trainable=True)}
-        info[name].update(train_or_load(name, system, preset, args, train_cfg, out, data_fn))
-        system.to(device)
-        r, s = evaluate(name, system, images, args, ready, device, out, figure_images)
-        rows += r
-        sets += s
-        del system
     columns = ["method", "snr_db", "image", "sample"] + [m for m in METRICS if METRICS[m].kind == "image"]
     df = pd.DataFrame(rows).reindex(columns=columns)
     summary = df.groupby(["method", "snr_db"], sort=False)[columns[4:]].mean().reset_index()
     summary = summary.merge(pd.DataFrame(sets), on=["method", "snr_db"], how="left")
-    summary = summary.reindex(columns=["method", "snr_db"] + [m for m in METRICS])
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_save(out / "metrics.csv", lambda f: df.to_csv(f, index=False))
-    atomic_save(out / "summary.csv", lambda f: summary.to_csv(f, index=False))
-    config = {"preset": preset.to_dict(), "args": vars(args), "methods": info,
-              "unavailable_metrics": missing, "metrics": {m: vars(METRICS[m]) for m in METRICS},
-              "images": [n for n, _ in images], "device": torch.cuda.get_device_name() if cuda else "cpu",
-              "torch": torch.__version__, "wall_seconds": time.perf_counter() - start}
-    atomic_write_json(out / "config.json", json.loads(json.dumps(config, default=str)))
+    summary = summary.reindex(columns=["method", "snr_db"] + list(METRICS))
+    atomic_save(setup.out / "metrics.csv", lambda f: df.to_csv(f, index=False))
+    atomic_save(setup.out / "summary.csv", lambda f: summary.to_csv(f, index=False))
+    config = {"preset": setup.preset.to_dict(), "args": vars(args), "methods": info,
+              "train_config": dataclasses.asdict(setup.train_cfg), "unavailable_metrics": setup.missing,
+              "metrics": {m: METRICS[m].describe() if hasattr(METRICS[m], "describe") else vars(METRICS[m])
+                          for m in METRICS},
+              "images": [n for n, _ in setup.images], "torch": torch.__version__,
+              "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu"}
+    atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
+    atomic_write_json(setup.out / "timings.json", seconds)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.round(4).to_string(index=False))
+
+
+def run(setup: Setup, args) -> None:
+    """Train (or load) and evaluate every method, then write the results and figures."""
+    start = time.perf_counter()
+    prepare_out(setup, args)
+    with torch.no_grad():
+        latents = {n: setup.extractor.encode(im[None].to(setup.device)) for n, im in setup.images}
+    rows, sets, info, seconds = [], [], {}, {}
+    for name in setup.methods:
+        torch.manual_seed(args.seed)
+        system = build_method(name, setup.preset, setup.extractor)
+        info[name], seconds[f"train_{name}"] = train_or_load(name, system, setup, args)
+        system.to(setup.device)
+        t0 = time.perf_counter()
+        r, s = evaluate(name, system, setup, args, latents)
+        seconds[f"eval_{name}"] = time.perf_counter() - t0
+        rows, sets = rows + r, sets + s
+        del system
+    for img_name, image in setup.images:
+        if img_name in (args.figure_images or "").split(","):
+            _save_png(setup.out / "recon" / "ground_truth" / f"{img_name}.png", image)
+    seconds["wall"] = time.perf_counter() - start
+    _write_results(setup, args, rows, sets, info, seconds)
     if not args.no_figures:
         from paper_figures.kodak import draw
 
-        draw(out)
-    print(f"kodak: wrote {out} in {config['wall_seconds']:.1f} s")
+        draw(setup.out)
+    print(f"kodak: wrote {setup.out} in {seconds['wall']:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        setup = check_inputs(args)
+        if setup.device.type == "cpu" and setup.preset.name not in ("tiny", "small") and not args.yes:
+            hours = _estimate_cpu_seconds(setup, args) / 3600
+            raise UsageError(f"no CUDA GPU here; --preset {setup.preset.name} would take about {hours:.0f} h on this "
+                             f"CPU. Run `python experiments/kodak.py --preset tiny` for a CPU smoke run, or pass --yes")
+        print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
+              if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
+        dry_pass(setup, args)
+    except UsageError as err:
+        print(f"kodak: {err}", file=sys.stderr)
+        return 2
+    run(setup, args)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Channels, power normalisation and dB helpers.
 
-Conventions (../DESIGN.md): complex channel symbols are carried as real tensors of shape
+Conventions (docs/design.md, 'Symbols and power', 'SNR and noise'): complex channel symbols are carried as real tensors of shape
 ``(..., n, 2)`` (last axis = real, imaginary). After the encoder's power normalisation the
 average power per complex symbol is 1, and ``SNR (dB) = 10 log10(P / N0)`` with ``P = 1``,
 so the complex noise per symbol is CN(0, N0) with N0 = 10^(-SNR/10): variance N0/2 on each

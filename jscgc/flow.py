@@ -1,6 +1,6 @@
 """Flow matching on the linear path (paper Eq. 5, 10, 14 with T = 1).
 
-Time convention (../DESIGN.md): t = 0 is data x0, t = 1 is Gaussian noise x1,
+Time convention (docs/design.md, 'Time and flow'): t = 0 is data x0, t = 1 is Gaussian noise x1,
 ``x_t = (1 - t) x0 + t x1`` and the target velocity is ``v = x1 - x0`` (dx_t/dt). Sampling
 integrates dx/dt = v from t = 1 down to t = 0.
 

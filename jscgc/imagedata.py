@@ -108,15 +108,18 @@ def center_crop(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tenso
 
 
 def kodak(root: str | os.PathLike | None = None, names: list[str] | None = None,
-          crop: int | None = None, landscape: bool = False) -> list[tuple[str, torch.Tensor]]:
+          crop: int | None = None, landscape: bool = False, downscale: int = 1) -> list[tuple[str, torch.Tensor]]:
     """The Kodak test set as [(name, image (3, H, W))] at full resolution (768x512 or 512x768).
 
     Args:
         root: data root (see :func:`data_root`); images are read from ``<root>/kodak``.
         names: a subset such as ["kodim01", "kodim23"] (default: all 24).
-        crop: optional centre crop to crop x crop.
+        crop: optional centre crop to crop x crop (after downscaling).
         landscape: rotate the six portrait images to 768 wide (default keeps both orientations).
+        downscale: integer factor f of an f×f box-filter downscale (2: 384x256 / 256x384); 1 keeps the size.
     """
+    if downscale < 1:
+        raise ValueError(f"kodak downscale: expected an integer factor >= 1, got {downscale}")
     folder = data_root(root, need="kodak") / "kodak"
     names = list(names) if names is not None else list(KODAK_NAMES)
     out = []
@@ -127,6 +130,8 @@ def kodak(root: str | os.PathLike | None = None, names: list[str] | None = None,
         img = load_image(path)
         if landscape and img.shape[1] > img.shape[2]:
             img = img.transpose(1, 2).flip(2)
+        if downscale > 1:
+            img = torch.nn.functional.avg_pool2d(img[None], downscale)[0]
         out.append((name, center_crop(img, crop) if crop else img))
     return out
 

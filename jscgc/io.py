@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -72,3 +73,8 @@ def atomic_dir(final: str | os.PathLike, fill: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def folder_name(label: str) -> str:
+    """A result label as a folder name: "jscgc (sample)" -> "jscgc_sample" (ASCII letters, digits, _ and -)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", label).strip("_")

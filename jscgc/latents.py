@@ -108,8 +108,10 @@ class TAEF2(nn.Module):
                 if not file.is_file():
                     raise FileNotFoundError(f"TAEF2 weights: {file} is missing (expected the "
                                             "taef2_encoder.pth/taef2_decoder.pth pair)")
-                module.load_state_dict(torch.load(file, map_location="cpu", weights_only=True),
-                                       strict=True)
+                try:
+                    module.load_state_dict(torch.load(file, map_location="cpu", weights_only=True), strict=True)
+                except Exception as err:      # unpickling, truncation, wrong keys or shapes: all one answer
+                    raise ValueError(f"{file} is not a valid TAEF2 checkpoint ({type(err).__name__})") from None
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None) -> "TAEF2":

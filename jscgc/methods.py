@@ -63,7 +63,7 @@ class LatentSpec:
 @dataclass(frozen=True)
 class ToySpec:
     """A toy source as the builders see it: data dimension m, complex channel uses n, MLP widths.
-    ``power``: the encoders' power constraint (the toy uses the batch average, see THEORY.md)."""
+    ``power``: the encoders' power constraint (the toy uses the batch average, see docs/design.md, 'Symbols and power')."""
     dim: int
     n_symbols: int
     hidden: int = 128

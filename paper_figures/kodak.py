@@ -27,11 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.io import atomic_save  # noqa: E402
+from jscgc.io import atomic_save, folder_name  # noqa: E402
 from jscgc.methods import METHODS  # noqa: E402
 from jscgc.metrics import METRICS  # noqa: E402
 
 LABELS = {name: m.label for name, m in METHODS.items()}
+
+
+def label(receiver: str) -> str:
+    """The figure label of a receiver row: a method's label, with "(sample)" kept for a second receiver."""
+    base, _, rest = receiver.partition(" (")
+    return LABELS.get(base, base) + (f" ({rest}" if rest else "")
 PANELS = ["psnr", "ms_ssim", "lpips", "dino", "rfid", "psnr_lp16", "colour_dist", "latent_fd", "psd_dist",
           "hf_ratio"]
 
@@ -60,13 +66,13 @@ def fig3(results: Path, methods: list[str], snrs: list[float]) -> None:
                              squeeze=False)
     for i, n in enumerate(names):
         for j, c in enumerate(cols):
-            path = gt_dir / f"{n}.png" if j == 0 else results / "recon" / c / f"snr{snr5:+g}" / f"{n}.png"
+            path = gt_dir / f"{n}.png" if j == 0 else results / "recon" / folder_name(c) / f"snr{snr5:+g}" / f"{n}.png"
             ax = axes[i][j]
             ax.axis("off")
             if path.exists():
                 ax.imshow(_read(path))
             if i == 0:
-                ax.set_title(c if j == 0 else LABELS.get(c, c), fontsize=9)
+                ax.set_title(c if j == 0 else label(c), fontsize=9)
         axes[i][0].text(-0.05, 0.5, n, transform=axes[i][0].transAxes, rotation=90, va="center",
                         ha="right", fontsize=8)
     fig.suptitle(f"Reconstructions at {snr5:g} dB SNR", y=1.0)
@@ -77,9 +83,9 @@ def fig3(results: Path, methods: list[str], snrs: list[float]) -> None:
                              squeeze=False)
     for i, m in enumerate(methods):
         axes[i][0].imshow(_read(gt_dir / f"{n}.png"))
-        axes[i][0].set_ylabel(LABELS.get(m, m), fontsize=8)
+        axes[i][0].set_ylabel(label(m), fontsize=8)
         for j, s in enumerate(snrs):
-            path = results / "recon" / m / f"snr{s:+g}" / f"{n}.png"
+            path = results / "recon" / folder_name(m) / f"snr{s:+g}" / f"{n}.png"
             if path.exists():
                 axes[i][j + 1].imshow(_read(path))
             if i == 0:
@@ -103,7 +109,7 @@ def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
     for ax, m in zip(axes.flat, panels):
         for method, grp in summary.groupby("method", sort=False):
             grp = grp.sort_values("snr_db")
-            ax.plot(grp["snr_db"], grp[m], marker="o", label=LABELS.get(method, method), color=palette[method])
+            ax.plot(grp["snr_db"], grp[m], marker="o", label=label(method), color=palette[method])
         arrow = {"higher": "↑", "lower": "↓", "one": "→1"}[METRICS[m].better]
         ax.set_title(f"{METRICS[m].label} {arrow}", fontsize=9)
         ax.set_xlabel("SNR (dB)")

@@ -1,0 +1,76 @@
+"""Rules of the code base that a reader relies on (issue 15), checked on the source itself:
+short functions, one training loop, no stage switched from outside a system, citations that resolve."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("jscgc", "theory", "experiments")
+MAX_LINES = 60
+
+
+def _sources(*folders):
+    for folder in folders:
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def _long_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_LINES]
+
+
+def test_long_functions_are_found():
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES))
+    probe = ROOT / "tests" / "_probe_long.py"
+    probe.write_text(f"def long():\n{body}\n")
+    try:
+        assert _long_functions(probe) and not _long_functions(Path(__file__))
+    finally:
+        probe.unlink()
+
+
+def test_no_function_over_60_lines():
+    long = [f for path in _sources(*PACKAGES) for f in _long_functions(path)]
+    assert not long, long
+
+
+#: the one place besides the loop: an MI estimator fitting its own critic (part of estimating I(X;Ŷ), not
+#: the training of a communication system; theory/ does not depend on jscgc)
+ESTIMATOR_FITS = {ROOT / "theory" / "mi.py"}
+
+
+def test_backward_and_optimiser_steps_only_in_the_training_loop():
+    pattern = re.compile(r"\.backward\(|optimizer\.step\(|\bopt\.step\(|torch\.optim\.")
+    allowed = {ROOT / "jscgc" / "train.py", *ESTIMATOR_FITS}
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in _sources(*PACKAGES, "bench") if p not in allowed
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found
+
+
+def test_no_stage_is_switched_from_outside_a_system():
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in _sources(*PACKAGES, "bench")
+             for i, line in enumerate(p.read_text().splitlines(), 1) if "set_stage" in line or "train_stages" in line]
+    assert not found, found
+
+
+@pytest.mark.parametrize("folder", [*PACKAGES, "bench", "tests", "paper_figures"])
+def test_citations_name_files_of_the_repository(folder):
+    """Comments cite docs/theory.md and docs/design.md (in the repository), never the team's private notes,
+    and every cited heading exists."""
+    headings = {doc: {h.strip("# ").strip() for h in (ROOT / "docs" / doc).read_text().splitlines()
+                      if h.startswith("#")} for doc in ("theory.md", "design.md")}
+    bad = []
+    for p in _sources(folder):
+        if p == Path(__file__):
+            continue
+        text = re.sub(r"\s*\n\s*#?\s*", " ", p.read_text())     # a citation may wrap across lines
+        if re.search(r"\b(THEORY|DESIGN)\.md", text):
+            bad.append(f"{p.relative_to(ROOT)} cites THEORY.md/DESIGN.md")
+        for doc, heading in re.findall(r"docs/(theory\.md|design\.md), '([^']+)'", text):
+            if heading not in headings[doc]:
+                bad.append(f"{p.relative_to(ROOT)}: no heading {heading!r} in docs/{doc}")
+    assert not bad, bad
