@@ -385,7 +385,8 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
     summary = summary.reindex(columns=["method", "snr_db"] + list(METRICS))
     atomic_save(setup.out / "metrics.csv", lambda f: df.to_csv(f, index=False))
     atomic_save(setup.out / "summary.csv", lambda f: summary.to_csv(f, index=False))
-    config = {"preset": setup.preset.to_dict(), "args": vars(args), "methods": info,
+    recorded = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress")}   # where, not what
+    config = {"preset": setup.preset.to_dict(), "args": recorded, "methods": info,
               "train_config": dataclasses.asdict(setup.train_cfg), "unavailable_metrics": setup.missing,
               "metrics": {m: METRICS[m].describe() if hasattr(METRICS[m], "describe") else vars(METRICS[m])
                           for m in METRICS},

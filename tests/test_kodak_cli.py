@@ -1,0 +1,111 @@
+"""experiments/kodak.py refuses bad input before any work: exit 2, one line ``kodak: …`` naming the input,
+``--out`` absent afterwards; valid edge cases (a 96-px crop) pass the checks; identical runs write
+identical result files; per-image seeds accept every finite SNR."""
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from experiments import kodak as cli
+from jscgc.imagedata import data_root
+
+
+@pytest.fixture(scope="module")
+def root():
+    try:
+        r = data_root(need="kodak")
+        data_root(need="bsds500")
+    except FileNotFoundError:
+        pytest.skip("../shared/data (kodak, bsds500) is absent; set JSCGC_DATA")
+    return r
+
+
+@pytest.fixture(scope="module")
+def small_train(root, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    for f in sorted((root / "bsds500" / "train").glob("*.jpg"))[:3]:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def _refused(capsys, argv, out, *words):
+    code = cli.main([*argv, "--out", str(out), "--images", "kodim01", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("kodak: "), err
+    assert all(w in err[0] for w in words), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--snr", "nan"], ["--snr nan", "finite"]),
+    (["--snr", "0", "inf"], ["--snr inf", "finite"]),
+    (["--snr=-inf"], ["--snr -inf"]),
+    (["--crop", "0"], ["--crop 0", "positive"]),
+    (["--crop", "-16"], ["--crop -16"]),
+    (["--crop", "100"], ["kodim01", "100x100", "multiples of 16", "--crop 96"]),
+    (["--crop", "8"], ["kodim01", "8x8", "smaller than one 16x16 token"]),
+    (["--methods", "jscgc,bogus"], ["bogus"]),
+    (["--train-steps", "0"], ["--train-steps 0"]),
+    (["--preset", "full", "--zimage", "/nonexistent", "--yes"], ["/nonexistent", "no such folder"]),
+])
+def test_bad_numbers_and_names_are_refused(argv, words, root, tmp_path, capsys):
+    _refused(capsys, argv, tmp_path / "out", *words)
+
+
+def test_bad_folders_and_weights_are_refused(root, tmp_path, capsys):
+    _refused(capsys, ["--train-data", str(tmp_path / "nowhere")], tmp_path / "out", "nowhere", "does not exist")
+    (tmp_path / "empty").mkdir()
+    _refused(capsys, ["--train-data", str(tmp_path / "empty")], tmp_path / "out", "empty", "no image files")
+    _refused(capsys, ["--weights", str(tmp_path / "noweights")], tmp_path / "out", "noweights")
+    bad = tmp_path / "badweights"
+    bad.mkdir()
+    (bad / "taef2_encoder.pth").write_bytes(b"not a checkpoint")
+    (bad / "taef2_decoder.pth").write_bytes(b"not a checkpoint")
+    _refused(capsys, ["--weights", str(bad)], tmp_path / "out", "taef2_encoder.pth is not a valid TAEF2 checkpoint")
+    (tmp_path / "afile").write_text("x")
+    _refused(capsys, [], tmp_path / "afile" / "out", "afile is a file")
+
+
+def test_checkpoints_of_another_preset_or_missing_are_refused(root, small_train, tmp_path, capsys):
+    _refused(capsys, ["--checkpoint", str(tmp_path / "nockpt")], tmp_path / "out", "no trained jscgc")
+    folder = tmp_path / "ckpt" / "jscgc"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"method": "jscgc", "preset": {"name": "tiny"}}))
+    _refused(capsys, ["--checkpoint", str(tmp_path / "ckpt"), "--preset", "default", "--yes"], tmp_path / "out",
+             "built with preset tiny, this run uses default")
+
+
+def test_a_96_px_crop_passes_the_checks_and_the_dry_pass(root, small_train, tmp_path):
+    args = cli.parse_args(["--crop", "96", "--images", "kodim01", "--snr", "-30", "50", "--methods", "cjscc,jscgc",
+                           "--train-data", str(small_train), "--out", str(tmp_path / "out"), "--no-progress"])
+    setup = cli.check_inputs(args)
+    cli.dry_pass(setup, args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_identical_runs_write_identical_files(root, small_train, tmp_path):
+    argv = ["--crop", "64", "--images", "kodim01,kodim23", "--snr", "5", "--methods", "cjscc,jscgc",
+            "--train-steps", "4", "--train-data", str(small_train), "--no-progress", "--no-figures"]
+    for out in ("a", "b"):
+        assert cli.main([*argv, "--out", str(tmp_path / out)]) == 0
+    for name in ("metrics.csv", "summary.csv", "config.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert {m["examples"] for m in config["methods"].values()} == {4 * 8}      # the same budget for every method
+    assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 2                  # no silent overwrite
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.floats(allow_nan=False, allow_infinity=False), b=st.floats(allow_nan=False, allow_infinity=False))
+def test_image_seeds_accept_every_finite_snr_and_separate_them(a, b):
+    sa, sb = cli.image_seed(0, "kodim01", a), cli.image_seed(0, "kodim01", b)
+    assert 0 <= sa < 2 ** 63 and torch.Generator().manual_seed(sa) is not None
+    assert (sa == sb) == (float(a).hex() == float(b).hex())
+    assert cli.image_seed(0, "kodim01", -50.0) != cli.image_seed(0, "kodim01", 50.0)
+    assert cli.image_seed(0, "kodim01", a) != cli.image_seed(0, "kodim02", a)
+    assert math.isfinite(a)
