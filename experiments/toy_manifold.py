@@ -12,8 +12,10 @@ with the same encoder; also ``mambajscc``, ``diffjscc`` and ``necst``), then at 
   * computes the paper's δ* (C = Vol/ω_d), the rigorous finite-p δ*_p (C the valid lower envelope
     of 1/P_max with ball centres anywhere) and the continuum-Fano δ*; ``bound_holds`` says the
     rigorous bounds are not violated at the CI ends most favourable to the data.
-It adds the negative control of THEORY.md (16 points, biorthogonal code, 8 real uses, 15 dB, exact
-MAP decoder): the paper's δ* is violated, the rigorous bound is not.
+It adds docs/theory.md, 'The negative control' (16 points, biorthogonal code, 8 real uses,
+15 dB, exact MAP decoder): the paper's δ* is violated, the rigorous bound is not. The bound and
+estimation bookkeeping lives in :mod:`theory.check`, the sources in :mod:`theory.tasks`; this
+runner trains, samples and pulls arrays out of the systems.
 
 By default each model is trained once over SNR ∈ [min, max] of the sweep (the receiver is told
 the SNR), which fits the 2-core time budget; ``--per-snr`` trains one model per SNR instead.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import dataclasses
-import math
 import multiprocessing as mp
 import os
 import sys
@@ -36,22 +37,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from experiments.toy_common import ToySource, codebook_source, default_sources  # noqa: E402
 from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
-from jscgc.train import TrainConfig, train_stages  # noqa: E402
-from theory.bound import (delta_star, delta_star_continuum, delta_star_rigorous)  # noqa: E402
-from theory.covering import envelope_constant  # noqa: E402
-from theory.mi import awgn_capacity, bsc_capacity, bsc_code_mi, discrete_mi, mi_sandwich  # noqa: E402
+from jscgc.train import TrainConfig, train  # noqa: E402
+from theory.check import (MIInterval, bound_rows, capacity_bits, mi_of_bits,  # noqa: E402
+                          mi_of_codebook, mi_of_samples)
+from theory.tasks import ToySource, awgn_sigma, default_sources, map_control  # noqa: E402
 
 DEFAULT_METHODS = "jscgc,cjscc"
 PS = (0.05, 0.1, 0.2)
@@ -75,67 +74,37 @@ class Config:
 
 
 def build_system(method: str, src: ToySource, cfg: Config):
-    """The toy system of a registered method (MLP parts; batch-average power, see THEORY.md)."""
+    """The toy system of a registered method (MLP parts; batch-average power, see
+    docs/design.md, 'Symbols and power')."""
     return build_toy(method, ToySpec(src.m, src.n_symbols, hidden=cfg.hidden))
 
 
-def quantile_ci(err: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float, float]:
-    """The q-quantile of ``err`` and its distribution-free CI from binomial order statistics."""
-    e = np.sort(err)
-    n = len(e)
-    k = min(n - 1, max(0, math.ceil(q * n) - 1))
-    lo = int(stats.binom.ppf((1 - level) / 2, n, q)) - 1
-    hi = int(stats.binom.ppf(1 - (1 - level) / 2, n, q))
-    return float(e[k]), float(e[max(lo, 0)]), float(e[min(hi, n - 1)])
-
-
-def rigorous_formula(mi_hi: float, src: ToySource, p: float) -> float:
-    """δ*_p = C^(1/d) 2^(−(I + h(p))/((1 − p) d)) with C the largest constant such that
-    C δ^(−d) ≤ 1/P_max(δ) on (0, δ*_p] (iterated: shrinking C only shrinks δ*_p)."""
-    C = src.C
-    for _ in range(6):
-        delta = float(delta_star_rigorous(mi_hi, src.d, C, p))
-        C = min(C, envelope_constant(np.vectorize(src.pmax), src.d, max(delta, 1e-9), n=400))
-    return float(delta_star_rigorous(mi_hi, src.d, C, p))
+def _crossover(method: str, snr: float) -> float | None:
+    """The BSC crossover a binary method's bits see at ``snr``; None for an AWGN method."""
+    return bsc_crossover_for_snr(snr) if METHODS[method].binary else None
 
 
 def capacity(method: str, src: ToySource, snr: float) -> float:
     """Capacity of the method's channel: n complex AWGN uses, or n BSC uses for a binary method."""
-    if METHODS[method].binary:
-        return float(bsc_capacity(src.n_symbols, bsc_crossover_for_snr(snr)))
-    return float(awgn_capacity(2 * src.n_symbols, snr))
+    return capacity_bits(src.n_symbols, snr, _crossover(method, snr))
 
 
-def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config, seed: int):
-    """(mi, low, high) in bits for the trained encoder at ``snr``."""
-    if METHODS[method].binary:     # deterministic bits (eval mode) over the BSC matched to the SNR
-        x = torch.as_tensor(src.sample(cfg.mi_batch * cfg.mi_batches, seed + 1), dtype=torch.float32)
-        with torch.no_grad():
-            bits = system.send_bits(system.bit_logits(x)).numpy()
-        est = bsc_code_mi(bits, bsc_crossover_for_snr(snr))
-        return est.bits, est.bits - 2 * est.stderr, est.bits + 2 * est.stderr
-    sigma = math.sqrt(10 ** (-snr / 10) / 2)
+def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config,
+                seed: int) -> MIInterval:
+    """(mi, low, high) in bits for the trained encoder at ``snr``: the codes (or bits) come from
+    the system, the estimate from :mod:`theory.check`."""
+    n = cfg.mi_batch * cfg.mi_batches
     with torch.no_grad():
+        if METHODS[method].binary:  # deterministic bits (eval mode) over the BSC matched to the SNR
+            x = torch.as_tensor(src.sample(n, seed + 1), dtype=torch.float32)
+            bits = system.send_bits(system.bit_logits(x)).numpy()
+            return mi_of_bits(bits, _crossover(method, snr))
         if src.points is not None:
             codes = system.encoder(torch.as_tensor(src.points, dtype=torch.float32)).flatten(1).numpy()
-            est = discrete_mi(codes, sigma, n=20000, seed=seed)
-            return est.bits, est.bits - 2 * est.stderr, est.bits + 2 * est.stderr
-        x = torch.as_tensor(src.sample(cfg.mi_batch * cfg.mi_batches, seed + 1), dtype=torch.float32)
+            return mi_of_codebook(codes, awgn_sigma(snr), seed)
+        x = torch.as_tensor(src.sample(n, seed + 1), dtype=torch.float32)
         codes = system.encoder(x).flatten(1).numpy()
-    sw = mi_sandwich(codes, sigma, batch=cfg.mi_batch, seed=seed)
-    # Both the leave-one-out estimate and the capacity are upper bounds; the sandwich's upper
-    # side runs away once I > log2(batch) - 4 or so, where the capacity is the tighter one.
-    cap = float(awgn_capacity(2 * src.n_symbols, snr))
-    high = min(sw.high + 2 * sw.high_stderr, cap)
-    mid = min(0.5 * (sw.low + min(sw.high, cap)), high)
-    return mid, min(sw.low - 2 * sw.low_stderr, mid), high
-
-
-def bound_row_values(src: ToySource, mi_hi: float, p: float, ci_high: float) -> dict:
-    rig = rigorous_formula(mi_hi, src, p)
-    cont = delta_star_continuum(mi_hi, p, src.pmax, src.diameter, tol=1e-6)
-    return {"delta_star_rigorous": rig, "delta_star_continuum": cont,
-            "bound_holds": bool(ci_high >= max(rig, cont) - 1e-9)}
+    return mi_of_samples(codes, awgn_sigma(snr), cfg.mi_batch, seed, capacity_bits(src.n_symbols, snr))
 
 
 def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed: int):
@@ -143,7 +112,7 @@ def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed:
     g = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(src.sample(cfg.eval_n, seed), dtype=torch.float32)
     with torch.no_grad():
-        xh = system.receive(system.transmit(x, snr, g), g, cfg.euler_steps, x.shape).numpy()
+        xh = system.receive(system.transmit(x, snr, g), g, cfg.euler_steps, x.shape).output.numpy()
     x = x.numpy()
     err = np.linalg.norm(xh - x, axis=1)
     mi, mi_lo, mi_hi = estimate_mi(system, method, src, snr, cfg, seed)
@@ -152,13 +121,7 @@ def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed:
               "mi_bits_high": mi_hi, "capacity_bits": capacity(method, src, snr),
               "C_paper": src.C, "dist_to_manifold_median": float(np.median(src.distance(xh))),
               "mse": float(np.mean(np.sum((xh - x) ** 2, axis=1)))}
-    rows = []
-    for p in PS:
-        d_emp, lo, hi = quantile_ci(err, 1 - p)
-        rows.append({**common, "p": p, "delta_emp": d_emp, "delta_emp_ci_low": lo,
-                     "delta_emp_ci_high": hi, "delta_star_paper": float(delta_star(mi, src.d, src.C)),
-                     **bound_row_values(src, mi_hi, p, hi),
-                     "paper_bound_holds": bool(hi >= float(delta_star(mi, src.d, src.C)))})
+    rows = [{**common, **r} for r in bound_rows(err, mi, mi_hi, src, PS)]
     grid = np.linspace(0, src.diameter, 41)
     curve = [{"manifold": src.name, "decoder": method, "snr_db": snr, "delta": float(dl),
               "pe": float((err > dl).mean())} for dl in grid]
@@ -173,7 +136,7 @@ def run_job(job):
     """Train one (source, method[, SNR]) model and evaluate it at its SNRs (in a worker)."""
     src_index, method, train_snr, eval_snrs, cfg = job
     torch.set_num_threads(1)
-    src = _sources()[src_index]
+    src = default_sources()[src_index]
     seed = cfg.seed * 1000 + src_index * 10 + list(METHODS).index(method)
     torch.manual_seed(seed)
     system = build_system(method, src, cfg)
@@ -181,7 +144,7 @@ def run_job(job):
                      lr_schedule="cosine", warmup=min(50, cfg.train_steps // 10),
                      snr_db=train_snr, seed=seed, progress=False)
     t0 = time.time()
-    losses = list(train_stages(system, manifold_source(src), tc).values())[-1].losses
+    losses = train(system, manifold_source(src), tc).losses
     seconds = time.time() - t0
     system.eval()
     out = ([], [], [])
@@ -194,37 +157,20 @@ def run_job(job):
     return out
 
 
-def _sources() -> list[ToySource]:
-    return default_sources()
-
-
 def negative_control(seed: int = 0, n: int = 200_000) -> list[dict]:
-    """16 Fibonacci points on S², biorthogonal code on 8 real uses, 15 dB, exact MAP decoder."""
-    src = codebook_source(16, 4)
-    code = np.concatenate([2 * np.eye(8), -2 * np.eye(8)])  # average power 1 per complex use
-    snr = 15.0
-    sigma = math.sqrt(10 ** (-snr / 10) / 2)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, 16, n)
-    y = code[idx] + sigma * rng.standard_normal((n, 8))
-    xh = src.points[np.argmax(y @ code.T, axis=1)]  # MAP for equal-energy codewords
-    err = np.linalg.norm(xh - src.points[idx], axis=1)
-    est = discrete_mi(code, sigma, n=50000, seed=seed)
-    mi_lo, mi_hi = est.bits - 2 * est.stderr, est.bits + 2 * est.stderr
-    rows = []
-    for p in PS:
-        d_emp, lo, hi = quantile_ci(err, 1 - p)
-        paper = float(delta_star(est.bits, 2, 4.0))
-        rows.append({"manifold": "codebook16_S2_map_control", "d": 2, "m": 3, "n_symbols": 4,
-                     "snr_db": snr, "decoder": "map", "mi_bits": est.bits, "mi_bits_low": mi_lo,
-                     "mi_bits_high": mi_hi, "capacity_bits": float(awgn_capacity(8, snr)),
-                     "C_paper": 4.0, "dist_to_manifold_median": float(np.median(src.distance(xh))),
-                     "mse": float(np.mean(err ** 2)), "p": p, "delta_emp": d_emp,
-                     "delta_emp_ci_low": lo, "delta_emp_ci_high": hi, "delta_star_paper": paper,
-                     **bound_row_values(src, mi_hi, p, hi),
-                     "paper_bound_holds": bool(hi >= paper), "train_seconds": 0.0,
-                     "final_loss": float("nan")})
-    return rows
+    """Rows of the negative control (:func:`theory.tasks.map_control`): 16 Fibonacci points on S²,
+    biorthogonal code on 8 real uses, 15 dB, exact MAP decoder."""
+    ctrl = map_control(seed, n)
+    src = ctrl.source
+    mi = mi_of_codebook(ctrl.code, ctrl.sigma, seed, n=50000)
+    common = {"manifold": "codebook16_S2_map_control", "d": src.d, "m": src.m,
+              "n_symbols": src.n_symbols, "snr_db": ctrl.snr_db, "decoder": "map", "mi_bits": mi.bits,
+              "mi_bits_low": mi.low, "mi_bits_high": mi.high,
+              "capacity_bits": capacity_bits(src.n_symbols, ctrl.snr_db), "C_paper": src.C,
+              "dist_to_manifold_median": float(np.median(src.distance(ctrl.x_hat))),
+              "mse": float(np.mean(ctrl.err ** 2))}
+    return [{**common, **r, "train_seconds": 0.0, "final_loss": float("nan")}
+            for r in bound_rows(ctrl.err, mi.bits, mi.high, src, PS)]
 
 
 def parse_args(argv):
@@ -273,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     snr_range = [min(cfg.snrs), max(cfg.snrs)] if len(cfg.snrs) > 1 else cfg.snrs[0]
     jobs = []
-    for i, _ in enumerate(_sources()):
+    for i, _ in enumerate(default_sources()):
         for method in cfg.methods:
             if cfg.per_snr:
                 jobs += [(i, method, s, [s], cfg) for s in cfg.snrs]

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from experiments.toy_common import sphere_source
+from theory.tasks import sphere_source
 from experiments.toy_manifold import Config, evaluate
 from jscgc.baselines import NECST, DiffJSCC
 from jscgc.channels import BSC, bsc_crossover_for_snr

@@ -42,7 +42,8 @@ def test_rigorous_tends_to_2_pow_1_over_d_times_paper(i, d, C):
 
 
 def test_rigorous_below_paper_for_some_finite_p():
-    # THEORY.md item 2: d = 2, I = 5.44 bits, p = 0.1: rigorous 0.205 < paper 0.214 (C = 4).
+    # docs/theory.md, '2. Finite error probability': d = 2, I = 5.44 bits, p = 0.1:
+    # rigorous 0.205 < paper 0.214 (C = 4).
     assert delta_star_rigorous(5.44, 2, 4.0, 0.1) == pytest.approx(0.205, abs=1e-3)
     assert delta_star(5.44, 2, 4.0) == pytest.approx(0.214, abs=1e-3)
 

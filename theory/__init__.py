@@ -3,6 +3,8 @@
 ``bound`` (the published δ* and rigorous finite-P_e / continuum-Fano versions), ``manifolds``
 (S^d, flat T^d, swiss roll, Fibonacci codebooks), ``covering`` (exact 1/P_max, greedy nets,
 fits of C and d), ``mi`` (exact, sandwich, mixture, KSG and InfoNCE estimators; bits),
-``dimension`` (Levina–Bickel, TwoNN) and ``derivations`` (sympy checks of the paper's algebra).
-See ../shared/THEORY.md for where the published statement is loose.
+``dimension`` (Levina–Bickel, TwoNN), ``derivations`` (sympy checks of the paper's algebra),
+``tasks`` (the toy sources of known d with exact or upper-bounded P_max, and the MAP negative control) and
+``check`` (empirical δ with its CI, the valid δ* bounds and MI intervals for a measured system).
+See docs/theory.md, 'Where Theorem 1 is loose', for where the published statement is loose.
 """

@@ -43,7 +43,7 @@ def delta_star_nats(mi_nats, d, C):
 
 
 def binary_entropy(p):
-    """h(p) in bits; h(0) = h(1) = 0."""
+    """h(p) = −p log2 p − (1 − p) log2 (1 − p) in bits; h(0) = h(1) = 0 (and 0 outside [0, 1])."""
     p = np.asarray(p, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = -p * np.log2(p) - (1 - p) * np.log2(1 - p)

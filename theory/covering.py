@@ -3,7 +3,8 @@ greedy ε-nets, and the fit of C and d from log K vs −log ε.
 
 Distances are Euclidean (chordal) in the ambient space. ``centres="manifold"`` puts ball
 centres on the manifold; ``centres="anywhere"`` allows any centre in R^m, which is what a
-decoder that leaves the manifold (an MSE decoder) needs (THEORY.md item 7).
+decoder that leaves the manifold (an MSE decoder) needs (docs/theory.md, '7. Decoders that leave
+the manifold').
 """
 from __future__ import annotations
 

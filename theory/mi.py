@@ -23,7 +23,7 @@ import torch
 from scipy.special import digamma, logsumexp
 from sklearn.neighbors import KDTree
 
-LN2 = math.log(2.0)
+from theory.bound import LN2, binary_entropy  # noqa: F401  (binary_entropy re-exported)
 
 
 class Estimate(NamedTuple):
@@ -44,14 +44,6 @@ def awgn_capacity(n_real: int, snr_db) -> np.ndarray:
     """I(X; Ŷ) ≤ (n_real / 2) log2(1 + SNR) for n_real real channel uses at per-use SNR
     (= k log2(1 + SNR) for k complex symbols)."""
     return 0.5 * n_real * np.log2(1 + 10 ** (np.asarray(snr_db, float) / 10))
-
-
-def binary_entropy(p) -> np.ndarray:
-    """h(p) = −p log2 p − (1 − p) log2 (1 − p), with h(0) = h(1) = 0."""
-    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
-    return np.nan_to_num(h, nan=0.0)
 
 
 def bsc_capacity(n_bits: int, p) -> np.ndarray:
@@ -167,7 +159,7 @@ class KSG:
 
     ε_i is the max-norm distance to the k-th neighbour in the joint space; n_x, n_y count points
     strictly closer than ε_i in each marginal; Î = ψ(k) + ψ(N) − ⟨ψ(n_x + 1) + ψ(n_y + 1)⟩.
-    Biased low in high dimension and at high MI (THEORY.md).
+    Biased low in high dimension and at high MI (docs/theory.md, 'KSG').
     """
 
     def __init__(self, k: int = 3):

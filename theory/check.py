@@ -1,0 +1,120 @@
+"""Checking Theorem 1 on a measured system: the empirical δ with a distribution-free CI, the
+valid lower bounds on it, the channel capacity and the interval for I(X; Ŷ) they are taken at.
+
+Everything here takes arrays (reconstruction errors, channel codes or bits, a noise level) and a
+:class:`theory.tasks.ToySource`; pulling those arrays out of a trained system is the runner's job
+(``experiments/toy_manifold.py``), so ``theory`` does not depend on ``jscgc``. Information in bits.
+Which bound is valid where: docs/theory.md, 'The rigorous versions the code implements'.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+from scipy import stats
+
+from theory.bound import delta_star, delta_star_continuum, delta_star_rigorous
+from theory.covering import envelope_constant
+from theory.mi import Estimate, awgn_capacity, bsc_capacity, bsc_code_mi, discrete_mi, mi_sandwich
+from theory.tasks import ToySource
+
+__all__ = ["MIInterval", "EnvelopeBound", "quantile_ci", "delta_star_envelope", "capacity_bits",
+           "mi_of_bits", "mi_of_codebook", "mi_of_samples", "bound_row_values", "bound_rows"]
+
+
+class MIInterval(NamedTuple):
+    """A point estimate of I(X; Ŷ) in bits and the interval [low, high] the bounds are taken at."""
+    bits: float
+    low: float
+    high: float
+
+
+class EnvelopeBound(NamedTuple):
+    """δ*_p and the constant C it was computed with (C δ^(−d) ≤ 1/P_max(δ) on (0, δ*_p])."""
+    delta: float
+    C: float
+
+
+def quantile_ci(err: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float, float]:
+    """The q-quantile of ``err`` and its distribution-free CI from binomial order statistics
+    (docs/theory.md, '6. A lower bound, tested with confidence intervals')."""
+    e = np.sort(err)
+    n = len(e)
+    k = min(n - 1, max(0, math.ceil(q * n) - 1))
+    lo = int(stats.binom.ppf((1 - level) / 2, n, q)) - 1
+    hi = int(stats.binom.ppf(1 - (1 - level) / 2, n, q))
+    return float(e[k]), float(e[max(lo, 0)]), float(e[min(hi, n - 1)])
+
+
+def delta_star_envelope(mi_bits: float, p: float, d: int, C: float,
+                        pmax: Callable[[float], float], iterations: int = 6,
+                        n: int = 400) -> EnvelopeBound:
+    """δ*_p = C^(1/d) 2^(−(I + h(p))/((1 − p) d)) with C lowered until C δ^(−d) ≤ 1/P_max(δ) on
+    (0, δ*_p] (``envelope_constant`` on an ``n``-point grid; docs/theory.md, 'A valid C: the lower
+    envelope of 1/P_max'). Iterated from the given C: shrinking C only shrinks δ*_p, so every step
+    keeps the constant valid where it is used. Valid, not the largest valid C: when δ*_p is near
+    the diameter the iteration can stop well below it (a weaker but still valid bound)."""
+    for _ in range(iterations):
+        delta = float(delta_star_rigorous(mi_bits, d, C, p))
+        C = min(C, envelope_constant(np.vectorize(pmax), d, max(delta, 1e-9), n=n))
+    return EnvelopeBound(float(delta_star_rigorous(mi_bits, d, C, p)), C)
+
+
+def capacity_bits(n_symbols: int, snr_db: float, crossover: float | None = None) -> float:
+    """Capacity of the channel: n complex AWGN uses at ``snr_db``, or, when ``crossover`` is given
+    (a binary method), n uses of the BSC with that crossover."""
+    if crossover is not None:
+        return float(bsc_capacity(n_symbols, crossover))
+    return float(awgn_capacity(2 * n_symbols, snr_db))
+
+
+def _two_stderr(est: Estimate) -> MIInterval:
+    return MIInterval(est.bits, est.bits - 2 * est.stderr, est.bits + 2 * est.stderr)
+
+
+def mi_of_bits(bits: np.ndarray, crossover: float) -> MIInterval:
+    """Deterministic 0/1 codes (N, n) of samples of X over a BSC(crossover): exact for the
+    empirical code distribution, ± 2 standard errors."""
+    return _two_stderr(bsc_code_mi(bits, crossover))
+
+
+def mi_of_codebook(codes: np.ndarray, sigma: float, seed: int, n: int = 20000) -> MIInterval:
+    """X uniform on the rows of ``codes`` (one per codeword) over Y = c + σ Z: Monte Carlo with
+    ``n`` draws, ± 2 standard errors."""
+    return _two_stderr(discrete_mi(codes, sigma, n=n, seed=seed))
+
+
+def mi_of_samples(codes: np.ndarray, sigma: float, batch: int, seed: int,
+                  capacity: float) -> MIInterval:
+    """Codes (N, D) of i.i.d. samples of a continuous X over Y = c + σ Z: the InfoNCE /
+    leave-one-out sandwich, clipped to ``capacity``. Both the leave-one-out estimate and the
+    capacity are upper bounds; the sandwich's upper side runs away once I > log2(batch) − 4 or
+    so, where the capacity is the tighter one. The point estimate is the middle of the two."""
+    sw = mi_sandwich(codes, sigma, batch=batch, seed=seed)
+    high = min(sw.high + 2 * sw.high_stderr, capacity)
+    mid = min(0.5 * (sw.low + min(sw.high, capacity)), high)
+    return MIInterval(mid, min(sw.low - 2 * sw.low_stderr, mid), high)
+
+
+def bound_row_values(src: ToySource, mi_hi: float, p: float, ci_high: float) -> dict:
+    """The rigorous (envelope-constant) and continuum-Fano δ* at P_e = p and I = ``mi_hi``, and
+    whether the CI end most favourable to the data (``ci_high``) is above both."""
+    rig = delta_star_envelope(mi_hi, p, src.d, src.C, src.pmax).delta
+    cont = delta_star_continuum(mi_hi, p, src.pmax, src.diameter, tol=1e-6)
+    return {"delta_star_rigorous": rig, "delta_star_continuum": cont,
+            "bound_holds": bool(ci_high >= max(rig, cont) - 1e-9)}
+
+
+def bound_rows(err: np.ndarray, mi_bits: float, mi_hi: float, src: ToySource,
+               ps: Sequence[float]) -> list[dict]:
+    """One dict per P_e = p: δ_emp (the (1 − p)-quantile of ``err``) with its 95% CI, the paper's δ*
+    at ``mi_bits``, the rigorous ones at ``mi_hi`` and whether each holds at the CI's upper end."""
+    rows = []
+    for p in ps:
+        d_emp, lo, hi = quantile_ci(err, 1 - p)
+        paper = float(delta_star(mi_bits, src.d, src.C))
+        rows.append({"p": p, "delta_emp": d_emp, "delta_emp_ci_low": lo, "delta_emp_ci_high": hi,
+                     "delta_star_paper": paper, **bound_row_values(src, mi_hi, p, hi),
+                     "paper_bound_holds": bool(hi >= paper)})
+    return rows
