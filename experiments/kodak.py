@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 
 from jscgc.imagedata import FolderCrops, ImageError, data_root, kodak  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, folder_name  # noqa: E402
-from jscgc.latent_system import LatentSystem  # noqa: E402
+from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
@@ -68,7 +68,8 @@ def parse_args(argv):
     p.add_argument("--samples", type=int, default=1, help="samples per ŷ for stochastic receivers")
     p.add_argument("--images", default=None, help="comma list of Kodak names (default: all 24)")
     p.add_argument("--crop", type=int, default=None, help="centre-crop the Kodak images (default: whole images)")
-    p.add_argument("--downscale", type=int, default=1, help="box-downscale the Kodak images by this factor")
+    p.add_argument("--downscale", type=int, default=None,
+                   help="box-downscale the Kodak images by this factor (default: the preset's, 2 for small)")
     p.add_argument("--figure-images", default=FIGURE_IMAGES, help="images saved as PNG for Fig. 3")
     p.add_argument("--data", default=None, help="data root with kodak/ and bsds500/ (else JSCGC_DATA)")
     p.add_argument("--train-data", default="bsds500/train",
@@ -154,7 +155,7 @@ def _check_numbers(args) -> list[str]:
         raise UsageError(f"--snr {' '.join(map(str, nonfinite))}: expected finite SNRs in dB")
     if args.crop is not None and args.crop < 1:
         raise UsageError(f"--crop {args.crop}: expected a positive size in pixels (omit it for whole images)")
-    if args.downscale < 1:
+    if args.downscale is not None and args.downscale < 1:
         raise UsageError(f"--downscale {args.downscale}: expected an integer factor >= 1")
     if args.train_steps is not None and args.train_steps < 1:
         raise UsageError(f"--train-steps {args.train_steps}: expected a positive step budget")
@@ -179,7 +180,7 @@ def _check_writable(out: Path) -> None:
 def _check_images(args, preset, root) -> list:
     try:
         images = kodak(root, names=args.images.split(",") if args.images else None, crop=args.crop,
-                       downscale=args.downscale)
+                       downscale=args.downscale or preset.test_downscale)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     tile = preset.token_px
@@ -309,7 +310,19 @@ def prepare_out(setup: Setup, args) -> None:
             f.unlink()
 
 
-def train_or_load(name: str, system, setup: Setup, args) -> dict:
+def _training_sources(setup: Setup, args) -> dict:
+    """The data sources, by kind: "pixels" for systems on images, "latents" for LatentSystems. With a
+    ``latent_pool`` preset both draw the same crops from one pool, whose latents are encoded once."""
+    if setup.data is None:
+        return {}
+    if not setup.preset.latent_pool:
+        return {"pixels": setup.data, "latents": setup.data}
+    images = setup.data(setup.preset.latent_pool, torch.Generator().manual_seed(args.seed + 12345))
+    pool = CachedLatents(images, setup.extractor)
+    return {"pixels": pool.pixels, "latents": pool}
+
+
+def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     """Train with the shared loop (resuming a matching run), or load ``--checkpoint``; returns the
     method's entry of config.json and its wall time."""
     record = _run_record(name, setup.preset, setup.train_cfg, args)
@@ -319,7 +332,8 @@ def train_or_load(name: str, system, setup: Setup, args) -> dict:
         return info, 0.0
     atomic_write_json(setup.out / name / "run.json", record)
     start = time.perf_counter()
-    result = train(system, setup.data, setup.train_cfg, out_dir=setup.out / name / "train", resume=True,
+    data = sources["latents" if isinstance(system, LatentSystem) else "pixels"]
+    result = train(system, data, setup.train_cfg, out_dir=setup.out / name / "train", resume=True,
                    system_config=system.config(), desc=f"train {name}")
     info.update(steps=result.step, examples=result.step * setup.train_cfg.batch_size,
                 trainable_parameters=max(r.trainable_parameters for r in result.stages),
@@ -388,8 +402,7 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
     recorded = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress")}   # where, not what
     config = {"preset": setup.preset.to_dict(), "args": recorded, "methods": info,
               "train_config": dataclasses.asdict(setup.train_cfg), "unavailable_metrics": setup.missing,
-              "metrics": {m: METRICS[m].describe() if hasattr(METRICS[m], "describe") else vars(METRICS[m])
-                          for m in METRICS},
+              "metrics": {m: METRICS[m].describe() for m in METRICS},
               "images": [n for n, _ in setup.images], "torch": torch.__version__,
               "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu"}
     atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
@@ -405,10 +418,11 @@ def run(setup: Setup, args) -> None:
     with torch.no_grad():
         latents = {n: setup.extractor.encode(im[None].to(setup.device)) for n, im in setup.images}
     rows, sets, info, seconds = [], [], {}, {}
+    sources = _training_sources(setup, args)
     for name in setup.methods:
         torch.manual_seed(args.seed)
         system = build_method(name, setup.preset, setup.extractor)
-        info[name], seconds[f"train_{name}"] = train_or_load(name, system, setup, args)
+        info[name], seconds[f"train_{name}"] = train_or_load(name, system, setup, args, sources)
         system.to(setup.device)
         t0 = time.perf_counter()
         r, s = evaluate(name, system, setup, args, latents)

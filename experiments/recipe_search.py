@@ -10,8 +10,9 @@ To fit a 2-core CPU the crops are encoded to latents once (a pool of ``--pool`` 
 :class:`jscgc.latent_system.CachedLatents`) and every stage reads the cached latents — the same plan,
 objectives, sampler and loop as ``kodak.py``, without re-running the frozen TAEF2 encoder every step;
 stages whose loss decodes to pixels (the pixel-MSE reference, a pixel MSE stage) also read the crops.
-Evaluation: Kodak centre crops (``--eval-crop``) at ``--snr`` dB, 9 Euler steps, one sample, the
-shared evaluator (PSNR, low-pass PSNR ÷8/÷16, colour distance, HF ratio, TAEF2-feature FD).
+Evaluation: centre crops (``--eval-crop``) of the first ``--val-images`` BSDS500 `val` images — never
+Kodak, the test set, which only kodak.py's final evaluation reads — at ``--snr`` dB, 9 Euler steps, one
+sample, the shared evaluator (PSNR, low-pass PSNR ÷8/÷16, colour distance, HF ratio, TAEF2-feature FD).
 
     python experiments/recipe_search.py --out results/recipe_search [--steps 800] [--variants a,b]
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.imagedata import FolderCrops, data_root, kodak  # noqa: E402
+from jscgc.imagedata import FolderCrops, data_root, folder_images  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
@@ -42,7 +43,7 @@ from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem, anchor  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 
-METRICS = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
+SCORED = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
 
 #: name -> (method, recipe overrides, budget multiplier, what changes). Every variant trains ``budget × --steps``
 #: optimiser steps over all its stages; a recipe's ``mse_share`` is the MSE stage's part of that budget.
@@ -78,7 +79,7 @@ VARIANTS: dict[str, tuple[str, dict, float, str]] = {
     "pm_pixel_s05_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.5, "mse_share": 1 / 7,
                                                "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.5"),
 }
-PICTURES = ("kodim01", "kodim05", "kodim15", "kodim23")       # the calibration probes' pictures
+PICTURES = 4                    # the first validation images are saved as picture grids
 #: extra receivers of the same trained system and sample (posterior-mean variants); order: μ, ÷16, ÷8
 RECEIVERS = {"μ only": "its frozen MSE decoder μ(ŷ) alone",
              "anchor ÷16": "its sample with the ÷16 band of μ(ŷ) (LatentSystem anchor_lowpass=16)",
@@ -102,15 +103,15 @@ def build(variant: str, extractor):
     return system, budget
 
 
-_SHARED: dict = {}     # the crops with their latents (CachedLatents) and the Kodak images, set before the workers fork
+_SHARED: dict = {}     # the crops with their latents (CachedLatents) and the val images, set before the workers fork
 
 
-def _receive_all(system, labels, kodak_images, args) -> dict:
+def _receive_all(system, labels, val_images, args) -> dict:
     """Per label: (originals, outputs, per-image rows). The posterior-mean receivers reuse the sample and
     μ(ŷ) of the one reception per image."""
-    ready, _ = available_metrics(METRICS, extractor=system.extractor)
+    ready, _ = available_metrics(SCORED, extractor=system.extractor)
     per_label = {label: ([], [], []) for label in labels}
-    for k, (name, image) in enumerate(kodak_images):
+    for k, (name, image) in enumerate(val_images):
         x = image[None]
         g = torch.Generator().manual_seed(args.seed * 1000 + k)
         with torch.no_grad():
@@ -143,9 +144,9 @@ def run_variant(variant: str, args):
     labels = [variant]
     if getattr(system.inner, "prior_net", None) is not None:      # the same sample, other receivers
         labels += [f"{variant} ({what})" for what in RECEIVERS]
-    per_label, ready = _receive_all(system, labels, _SHARED["kodak"], args)
+    per_label, ready = _receive_all(system, labels, _SHARED["val"], args)
     summaries, rows = [], []
-    pics = [k for k, (name, _) in enumerate(_SHARED["kodak"]) if name in PICTURES]
+    pics = list(range(min(PICTURES, len(_SHARED["val"]))))
     for label, (refs, outs, these) in per_label.items():
         means = {m: sum(r[m] for r in these) / len(these) for m in these[0] if m not in ("variant", "image")}
         summaries.append({"variant": label, **means, **evaluate_sets(refs, outs, ready), "train_seconds": seconds,
@@ -196,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", type=int, default=2048, help="training crops encoded once")
     p.add_argument("--snr", type=float, default=5.0, help="test SNR (dB)")
-    p.add_argument("--eval-crop", type=int, default=128, help="Kodak centre crop (pixels)")
-    p.add_argument("--images", default=None, help="comma list of Kodak names (default: all 24)")
+    p.add_argument("--eval-crop", type=int, default=128, help="validation centre crop (pixels)")
+    p.add_argument("--val-images", type=int, default=24, help="how many BSDS500 val images (name order)")
     p.add_argument("--data", default=None)
     p.add_argument("--weights", default=None, help="TAEF2 weights folder")
     p.add_argument("--workers", type=int, default=2)
@@ -216,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     root = data_root(args.data, need="bsds500")
-    kodak_images = kodak(root, names=args.images.split(",") if args.images else None, crop=args.eval_crop)
-    crops = FolderCrops(root / "bsds500", base_preset().crop)
+    val_images = folder_images(root / "bsds500" / "val", args.val_images, args.eval_crop)
+    crops = FolderCrops(root / "bsds500" / "train", base_preset().crop)
     images = crops(args.pool, torch.Generator().manual_seed(args.seed + 12345))
     start = time.perf_counter()
-    _SHARED.update(pool=CachedLatents(images, load_extractor("taef2", args.weights)), kodak=kodak_images)
+    _SHARED.update(pool=CachedLatents(images, load_extractor("taef2", args.weights)), val=val_images)
     jobs = sorted(variants, key=lambda v: "pixel" not in v)          # the slowest first
     summaries, rows = [], []
     bar = tqdm(total=len(jobs), desc="recipe search")

@@ -85,8 +85,10 @@ def _crossover(method: str, snr: float) -> float | None:
 
 
 def capacity(method: str, src: ToySource, snr: float) -> float:
-    """Capacity of the method's channel: n complex AWGN uses, or n BSC uses for a binary method."""
-    return capacity_bits(src.n_symbols, snr, _crossover(method, snr))
+    """Capacity of the method's channel: n complex AWGN uses, or 2n BSC uses (Gray QPSK: two bits per
+    complex use) for a binary method."""
+    uses = 2 * src.n_symbols if METHODS[method].binary else src.n_symbols
+    return capacity_bits(uses, snr, _crossover(method, snr))
 
 
 def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config,
@@ -97,7 +99,7 @@ def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config,
     with torch.no_grad():
         if METHODS[method].binary:  # deterministic bits (eval mode) over the BSC matched to the SNR
             x = torch.as_tensor(src.sample(n, seed + 1), dtype=torch.float32)
-            bits = system.send_bits(system.bit_logits(x)).numpy()
+            bits = system.send_bits(system.bit_logits(x)).flatten(1).numpy()   # (N, 2n)
             return mi_of_bits(bits, _crossover(method, snr))
         if src.points is not None:
             codes = system.encoder(torch.as_tensor(src.points, dtype=torch.float32)).flatten(1).numpy()

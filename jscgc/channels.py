@@ -21,7 +21,7 @@ from jscgc.types import ChannelOutput
 __all__ = [
     "db_to_linear", "linear_to_db", "noise_variance", "power_normalize", "symbol_power",
     "AWGN", "RayleighBlockFading", "ChannelOutput", "equalize", "BSC", "BEC", "ERASED",
-    "bsc_crossover_for_snr", "bpsk", "as_complex", "as_real",
+    "bsc_crossover_for_snr", "qpsk", "as_complex", "as_real",
 ]
 
 ERASED = 0.5
@@ -187,9 +187,9 @@ class BSC(nn.Module):
     """Binary symmetric channel: each bit flips independently with probability p.
 
     Args:
-        p: a fixed crossover probability, or None for the BSC matched to an AWGN SNR: the
-            crossover of hard-decision BPSK at that SNR, p = Q(sqrt(2 SNR)) (one bit per complex
-            channel use, see :func:`bsc_crossover_for_snr`), taken per sample from ``snr_db``.
+        p: a fixed crossover probability, or None for the BSC matched to an AWGN SNR: the per-bit
+            error of hard-decision Gray QPSK at that SNR, p = Q(√SNR) (two bits per complex channel
+            use, one per quadrature; see :func:`bsc_crossover_for_snr`), taken per sample from ``snr_db``.
     """
 
     def __init__(self, p: float | None = None):
@@ -204,7 +204,7 @@ class BSC(nn.Module):
             return torch.tensor(self.p, device=bits.device)
         if snr_db is None:
             raise ValueError("BSC(p=None) is matched to an SNR: pass snr_db")
-        return 0.5 * torch.erfc(torch.sqrt(db_to_linear(_per_sample(snr_db, bits, "snr_db"))))
+        return 0.5 * torch.erfc(torch.sqrt(db_to_linear(_per_sample(snr_db, bits, "snr_db")) / 2))
 
     def forward(self, bits: torch.Tensor, snr_db: torch.Tensor | float | None = None,
                 generator: torch.Generator | None = None) -> ChannelOutput:
@@ -233,15 +233,18 @@ class BEC(nn.Module):
         return ChannelOutput(torch.where(erased, torch.full_like(bits, ERASED), bits))
 
 
-def bpsk(bits: torch.Tensor) -> torch.Tensor:
-    """Bits (B, n) in {0, 0.5 (erased), 1} -> BPSK symbols (B, n, 2): 2b - 1 on the in-phase axis,
-    0 on the quadrature axis (unit power per complex symbol; an erasure becomes 0)."""
-    return torch.stack([2 * bits - 1, torch.zeros_like(bits)], dim=-1)
+def qpsk(bits: torch.Tensor) -> torch.Tensor:
+    """Bits (B, n, 2) in {0, 0.5 (erased), 1} -> Gray QPSK symbols (B, n, 2): (2b − 1)/√2 on each
+    quadrature, so unit power per complex symbol; an erasure becomes 0 on its axis."""
+    if bits.dim() < 2 or bits.shape[-1] != 2:
+        raise ValueError(f"qpsk: expected bits of shape (..., n, 2), got {tuple(bits.shape)}")
+    return (2 * bits - 1) / math.sqrt(2)
 
 
 def bsc_crossover_for_snr(snr_db: float) -> float:
-    """Crossover of hard-decision BPSK over AWGN at the same SNR per symbol: Q(sqrt(2 SNR)).
+    """Per-bit error of hard-decision Gray QPSK over AWGN at SNR = Es/N0 per complex symbol: Q(√SNR).
 
-    Q(x) = erfc(x / sqrt 2) / 2, so p = erfc(sqrt(SNR)) / 2.
+    Each quadrature carries ±1/√2 in real noise of variance N0/2, so p = Q((1/√2)/√(N0/2)) = Q(√(Es/N0)),
+    and Q(x) = erfc(x/√2)/2 gives p = erfc(√(SNR/2))/2.
     """
-    return 0.5 * math.erfc(math.sqrt(db_to_linear(snr_db)))
+    return 0.5 * math.erfc(math.sqrt(db_to_linear(snr_db) / 2))

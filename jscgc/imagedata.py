@@ -136,6 +136,14 @@ def kodak(root: str | os.PathLike | None = None, names: list[str] | None = None,
     return out
 
 
+def folder_images(folder: str | os.PathLike, count: int | None = None,
+                  crop: int | None = None) -> list[tuple[str, torch.Tensor]]:
+    """The first ``count`` images of a folder in name order as [(stem, image (3, H, W))], each centre-cropped
+    to crop x crop when ``crop`` is given (a validation set, e.g. BSDS500 ``val``)."""
+    files = image_files(folder)[:count]
+    return [(f.stem, center_crop(load_image(f), crop) if crop else load_image(f)) for f in files]
+
+
 class FolderCrops:
     """Random crops with horizontal flips from every image under a folder (a training source).
 

@@ -66,6 +66,10 @@ class CachedLatents:
         idx = torch.randint(len(self.images), (n,), generator=generator)
         return LatentBatch(self.images[idx], self.latents[idx])
 
+    def pixels(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The same draw as a call, images only: the source for systems that work on pixels."""
+        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+
 
 class LatentSystem(nn.Module):
     """Images in [0, 1] in and out; ``inner`` works on ``extractor`` latents.

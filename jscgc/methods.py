@@ -20,8 +20,8 @@ cjscc       Deep JSCC CNN encoder -> AWGN -> CNN decoder on pixels, MSE (Bourtso
 diffjscc    cjscc, then a flow refiner (same backbone family, sampler and steps as jscgc) on the
             latent of the cjscc image and the SNR; two training stages sharing the budget (after Yang
             et al. 2025)
-necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (p = Q(sqrt(2 SNR)), one bit
-            per channel use) -> CNN decoder; VIMCO (Choi et al. 2019)
+necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (Gray QPSK, p = Q(sqrt(SNR)), two
+            bits per channel use) -> CNN decoder; VIMCO (Choi et al. 2019)
 =========== ================================================================================
 """
 from __future__ import annotations
@@ -248,7 +248,8 @@ class _DiffJSCC:
 
 
 @_method("necst", False, "NECST (bits, BSC)",
-         "encoder -> Bernoulli bits -> BSC with p = Q(sqrt(2 SNR)) -> decoder, VIMCO", binary=True)
+         "encoder -> Bernoulli bits (2 per channel use) -> BSC with Gray QPSK's p = Q(sqrt(SNR)) -> decoder, VIMCO",
+         binary=True)
 class _NECST:
     @staticmethod
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:

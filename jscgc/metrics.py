@@ -1,45 +1,43 @@
-"""Image metrics, in one module, each stating its input range and orientation.
+"""Image metrics, in one module, with one table, :data:`METRICS`: name -> :class:`Metric` (its
+function, input range, kind, what it needs, orientation and figure label).
 
 All images are float RGB (B, 3, H, W) in [0, 1]; ``ref`` is the source, ``out`` the reconstruction.
 
-Per-image metrics (``PER_IMAGE``, each returns (B,)):
+============== ===== ========= =========== ===================================================================
+name           kind  needs     better      what
+============== ===== ========= =========== ===================================================================
+psnr           image           higher      10 log10(1 / MSE) in dB (torchmetrics); identical images give +inf
+ms_ssim        image           higher      multi-scale SSIM, in [0, 1]; fewer scales below 176 px (:func:`ms_ssim`)
+psnr_lp8       image           higher      PSNR after 8x8 average pooling of both: semantic consistency
+psnr_lp16      image           higher      PSNR after 16x16 average pooling
+colour_dist    image           lower       distance between per-channel means and standard deviations
+psd_dist       image           lower       mean |Δ log10| of radially averaged power spectra (blur, noise)
+hf_ratio       image           closer to 1 mean |Laplacian| of out / that of ref (< 1 blur, > 1 extra texture)
+lpips          image lpips     lower       LPIPS (Zhang et al. 2018) from ``<weights>/lpips``
+dino           image dino      higher      cosine similarity of DINO ViT CLS features from ``<weights>/dino``
+latent_fd      set   extractor lower       Fréchet distance of TAEF2-encoder features, every latent position a
+                                           sample: a distributional *proxy*, not FID
+rfid           set   fid       lower       Fréchet Inception distance from ``<weights>/fid``
+============== ===== ========= =========== ===================================================================
 
-============== =========== ==========================================================================
-name           better      what
-============== =========== ==========================================================================
-psnr           higher      10 log10(1 / MSE) in dB (torchmetrics); identical images give +inf
-ms_ssim        higher      multi-scale SSIM (torchmetrics), in [0, 1]; scales reduced for small images
-psnr_lp8       higher      PSNR after 8x8 average pooling of both: semantic consistency (layout, colour)
-psnr_lp16      higher      PSNR after 16x16 average pooling
-colour_dist    lower       distance between per-channel means and standard deviations (RGB, [0, 1])
-psd_dist       lower       mean |Δ log10| of radially averaged power spectra (exposes blur and noise)
-hf_ratio       closer to 1 mean |Laplacian| of out / that of ref (< 1 blur, > 1 extra texture)
-lpips          lower       LPIPS (Zhang et al. 2018); needs backbone weights, else "unavailable"
-dino           higher      cosine similarity of DINO ViT CLS features; needs weights, else "unavailable"
-============== =========== ==========================================================================
-
-Set metrics (``SET``, each returns a float over all images): ``latent_fd`` — Fréchet distance
-between TAEF2-encoder features of the two sets, every latent position a sample: a distributional
-*proxy*, not FID; ``rfid`` — Fréchet Inception distance (needs Inception weights, else unavailable).
-
-A metric whose weights are missing is reported as unavailable by name with the reason, never with a
-made-up number: see :func:`available_metrics`.
+A metric whose weights (or extractor) are missing is reported as unavailable by name with the reason,
+never with a made-up number: see :func:`available_metrics`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["psnr", "ms_ssim", "lowpass_psnr", "colour_distance", "radial_power_spectrum",
-           "power_spectrum_distance", "hf_ratio", "frechet_distance", "latent_features",
-           "MetricUnavailable", "Metric", "METRICS", "available_metrics", "evaluate_images",
-           "evaluate_sets", "lpips_distance"]
+__all__ = ["psnr", "ms_ssim", "ms_ssim_scales", "lowpass_psnr", "colour_distance", "radial_power_spectrum",
+           "power_spectrum_distance", "hf_ratio", "frechet_distance", "latent_features", "set_frechet",
+           "lpips_distance", "dino_similarity", "MetricUnavailable", "Metric", "METRICS", "available_metrics",
+           "evaluate_images", "evaluate_sets"]
 
 
 class MetricUnavailable(RuntimeError):
@@ -61,25 +59,47 @@ def psnr(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
                                    dim=(1, 2, 3)).float()
 
 
+#: Wang et al. (2003)'s exponents for the five scales, finest first (they sum to 1.0001, as published).
 _MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_SSIM_WINDOW = 11      # torchmetrics' Gaussian window side for σ = 1.5: int(3.5σ + 0.5)·2 + 1
+
+
+def ms_ssim_scales(side: int) -> int:
+    """Number of MS-SSIM scales an image with short side ``side`` supports: the largest L ≤ 5 whose
+    coarsest scale — the side halved L − 1 times by 2x2 average pooling, which floors — still holds one
+    11-px window, ⌊side / 2^(L−1)⌋ ≥ 11. Five scales need 176 px, four 88, three 44, two 22; 0 below 11."""
+    return max((n for n in range(1, len(_MS_SSIM_BETAS) + 1) if side >> (n - 1) >= _SSIM_WINDOW), default=0)
 
 
 def ms_ssim(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """MS-SSIM per image (B,) with an 11x11 Gaussian window; identical images give 1.
+    """MS-SSIM per image (B,) with torchmetrics' SSIM (11x11 Gaussian window, σ = 1.5, data range 1,
+    negative terms clipped to 0 as its ``normalize="relu"``); identical images give 1.
 
-    Standard five scales need a short side ≥ 161 px; smaller images use as many scales as fit
-    (betas renormalised), and below 11 px it is undefined (ValueError)."""
-    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+    L = :func:`ms_ssim_scales` of the short side. At L = 5 (short side ≥ 176 px) this is exactly
+    torchmetrics' ``multiscale_structural_similarity_index_measure`` with its default betas. Smaller images
+    use the L finest scales with the first L betas renormalised to sum 1; below 11 px: ValueError.
+
+    The scales are computed here, not by torchmetrics' MS-SSIM, because that function refuses images whose
+    side is ≤ 10·(L − 1)² (its guard squares L − 1 where the pooling halves the side L − 1 times), so
+    four scales were refused up to 98 px although 88 px suffice."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
     _check(ref, out)
     side = min(ref.shape[-2:])
-    scales = min(5, int(math.floor(math.log2((side - 1) / 10))) + 1) if side > 10 else 0
+    scales = ms_ssim_scales(side)
     if scales < 1:
-        raise ValueError(f"ms_ssim: images need a short side of at least 11 px, got {side}")
+        raise ValueError(f"ms_ssim: images need a short side of at least {_SSIM_WINDOW} px, got {side}")
     betas = _MS_SSIM_BETAS[:scales]
-    betas = tuple(b / sum(betas) for b in betas)
-    return msssim(out.double(), ref.double(), data_range=1.0, betas=betas, reduction="none",
-                  normalize="relu").float()
+    if scales < len(_MS_SSIM_BETAS):
+        betas = tuple(b / sum(betas) for b in betas)
+    a, b, terms = out.double(), ref.double(), []
+    for _ in range(scales):                       # contrast-structure at every scale, full SSIM at the last
+        sim, cs = ssim(a, b, data_range=1.0, reduction="none", return_contrast_sensitivity=True)
+        terms.append(torch.relu(cs))
+        a, b = F.avg_pool2d(a, (2, 2)), F.avg_pool2d(b, (2, 2))
+    terms[-1] = torch.relu(sim)
+    exponents = torch.tensor(betas, device=ref.device).view(-1, 1)   # float32, as torchmetrics builds them
+    return torch.prod(torch.stack(terms) ** exponents, dim=0).float()
 
 
 def lowpass_psnr(ref: torch.Tensor, out: torch.Tensor, factor: int) -> torch.Tensor:
@@ -267,59 +287,91 @@ def _inception_features():
     return features
 
 
+def set_frechet(refs: list[torch.Tensor], outs: list[torch.Tensor], features: Callable) -> float:
+    """Fréchet distance between the pooled ``features`` rows of two image lists (sizes may differ)."""
+    return frechet_distance(np.concatenate([features(r) for r in refs]),
+                            np.concatenate([features(o) for o in outs]))
+
+
 # ----------------------------------------------------------------------------- the table
+def _need_extractor(name: str, extractor) -> dict:
+    if extractor is None:
+        raise MetricUnavailable(f"{name} needs the TAEF2 extractor")
+    return {"features": partial(latent_features, extractor=extractor)}
+
+
+#: What a metric may need -> a loader (metric name, extractor) -> keyword arguments for its function;
+#: a loader raises MetricUnavailable with the reason. "lpips", "dino", "fid": folders under the weights root.
+_LOADERS: dict[str, Callable[[str, Any], dict]] = {
+    "": lambda name, extractor: {},
+    "extractor": _need_extractor,
+    "lpips": lambda name, extractor: dict(zip(("features", "heads"), _lpips_model())),
+    "dino": lambda name, extractor: {"model": _dino_model()},
+    "fid": lambda name, extractor: {"features": _inception_features()},
+}
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A metric's name, orientation ("higher", "lower", "one" = closer to 1) and kind."""
+    """One metric, everything a caller needs to know about it.
+
+    function: ``kind == "image"``: (ref, out, **loaded) -> (B,); ``"set"``: (refs, outs, **loaded) -> float,
+        ``loaded`` being what ``needs`` loads (nothing for "").
+    input_range: the range every image must be in (all metrics: [0, 1]).
+    kind: "image" (per image pair) or "set" (over two lists of (1, 3, H, W) images).
+    needs: "" (nothing), "extractor" (the TAEF2 latent extractor passed to :func:`available_metrics`), or
+        the weights folder it loads from the weights root: "lpips", "dino" or "fid".
+    better: "higher", "lower" or "one" (closer to 1 is better). label: the title in figures.
+    """
     name: str
+    function: Callable
+    kind: str
+    needs: str
     better: str
-    kind: str          # "image": (ref, out) -> (B,); "set": (refs, outs) -> float
     label: str
+    input_range: tuple[float, float] = (0.0, 1.0)
+
+    def bind(self, extractor=None) -> Callable:
+        """The ready callable; MetricUnavailable (with the reason) when what it needs is missing."""
+        loaded = _LOADERS[self.needs](self.name, extractor)
+        return partial(self.function, **loaded) if loaded else self.function
+
+    def describe(self) -> dict:
+        """A JSON-ready description (experiments write it to config.json)."""
+        fn, args = self.function, ""
+        if isinstance(fn, partial):
+            fn, args = fn.func, ", ".join(f"{k}={v!r}" for k, v in fn.keywords.items())
+        return {"function": f"{fn.__module__}.{fn.__qualname__}({args})", "input_range": list(self.input_range),
+                "kind": self.kind, "needs": self.needs or "nothing", "better": self.better, "label": self.label}
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("psnr", "higher", "image", "PSNR (dB)"),
-    Metric("ms_ssim", "higher", "image", "MS-SSIM"),
-    Metric("psnr_lp8", "higher", "image", "low-pass PSNR ÷8 (dB)"),
-    Metric("psnr_lp16", "higher", "image", "low-pass PSNR ÷16 (dB)"),
-    Metric("colour_dist", "lower", "image", "colour-statistics distance"),
-    Metric("psd_dist", "lower", "image", "power-spectrum distance"),
-    Metric("hf_ratio", "one", "image", "high-frequency energy ratio"),
-    Metric("lpips", "lower", "image", "LPIPS"),
-    Metric("dino", "higher", "image", "DINO score"),
-    Metric("latent_fd", "lower", "set", "TAEF2-feature Fréchet distance (proxy, not FID)"),
-    Metric("rfid", "lower", "set", "rFID"),
+    Metric("psnr", psnr, "image", "", "higher", "PSNR (dB)"),
+    Metric("ms_ssim", ms_ssim, "image", "", "higher", "MS-SSIM"),
+    Metric("psnr_lp8", partial(lowpass_psnr, factor=8), "image", "", "higher", "low-pass PSNR ÷8 (dB)"),
+    Metric("psnr_lp16", partial(lowpass_psnr, factor=16), "image", "", "higher", "low-pass PSNR ÷16 (dB)"),
+    Metric("colour_dist", colour_distance, "image", "", "lower", "colour-statistics distance"),
+    Metric("psd_dist", power_spectrum_distance, "image", "", "lower", "power-spectrum distance"),
+    Metric("hf_ratio", hf_ratio, "image", "", "one", "high-frequency energy ratio"),
+    Metric("lpips", lpips_distance, "image", "lpips", "lower", "LPIPS"),
+    Metric("dino", dino_similarity, "image", "dino", "higher", "DINO score"),
+    Metric("latent_fd", set_frechet, "set", "extractor", "lower", "TAEF2-feature Fréchet distance (proxy, not FID)"),
+    Metric("rfid", set_frechet, "set", "fid", "lower", "rFID"),
 ]}
-
-_OFFLINE = {"psnr": psnr, "ms_ssim": ms_ssim, "psnr_lp8": lambda r, o: lowpass_psnr(r, o, 8),
-            "psnr_lp16": lambda r, o: lowpass_psnr(r, o, 16), "colour_dist": colour_distance,
-            "psd_dist": power_spectrum_distance, "hf_ratio": hf_ratio}
 
 
 def available_metrics(names: list[str] | None = None, extractor=None) -> tuple[dict, dict[str, str]]:
     """Resolve metrics: ({name: callable}, {name: reason unavailable}).
 
     ``extractor`` (a TAEF2) enables ``latent_fd``; LPIPS, DINO and rFID load their weights here."""
-    names = list(METRICS) if names is None else names
-    ready, missing = {}, {}
+    names = list(METRICS) if names is None else list(names)
     for name in names:
         if name not in METRICS:
             raise ValueError(f"metrics: unknown metric {name!r}; expected some of {sorted(METRICS)}")
+    ready, missing = {}, {}
+    for name in names:
         try:
-            if name in _OFFLINE:
-                ready[name] = _OFFLINE[name]
-            elif name == "latent_fd":
-                if extractor is None:
-                    raise MetricUnavailable("latent_fd needs the TAEF2 extractor")
-                ready[name] = _set_frechet(lambda x, e=extractor: latent_features(x, e))
-            elif name == "lpips":
-                feats, heads = _lpips_model()
-                ready[name] = lambda r, o: lpips_distance(r, o, feats, heads)
-            elif name == "dino":
-                model = _dino_model()
-                ready[name] = lambda r, o: dino_similarity(r, o, model)
-            elif name == "rfid":
-                ready[name] = _set_frechet(_inception_features())
+            ready[name] = METRICS[name].bind(extractor)
         except MetricUnavailable as err:
             missing[name] = str(err)
     return ready, missing
@@ -336,9 +388,3 @@ def evaluate_sets(refs: list[torch.Tensor], outs: list[torch.Tensor], ready: dic
     """Every ready set metric over lists of (1, 3, H, W) images (sizes may differ between items)."""
     with torch.no_grad():
         return {name: float(fn(refs, outs)) for name, fn in ready.items() if METRICS[name].kind == "set"}
-
-
-def _set_frechet(features: Callable) -> Callable:
-    """(refs, outs) -> Fréchet distance between the pooled features of the two image lists."""
-    return lambda refs, outs: frechet_distance(np.concatenate([features(r) for r in refs]),
-                                               np.concatenate([features(o) for o in outs]))

@@ -2,6 +2,10 @@
 
 * ``tiny`` — a 2-layer Z-Image backbone (dim 32) and a 1-block MambaJSCC encoder on TAEF2 latents of
   64x64 crops; trains in seconds on a CPU; used by tests and as a smoke run of ``kodak.py``.
+* ``small`` — the CPU benchmark scale (the recipe study's stand-in for ``default``): 64x64 crops from a
+  pool of 2048 drawn once with their TAEF2 latents encoded once, a dim-96 4-layer backbone, a 1600-step
+  budget per method; tested on Kodak downscaled 2x (384x256). Every method trains and is evaluated on
+  this 2-core machine in one sitting.
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
   MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 44M
   parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget
@@ -129,7 +133,9 @@ class Preset:
     time_schedule: str = "logit_normal"
     zimage: str | None = None           # Z-Image checkpoint folder or hub id ("full")
     gradient_checkpointing: bool = False
-    est_seconds_per_step_cpu: float = 1.0   # for the CPU time warning of kodak.py
+    latent_pool: int = 0                # > 0: train on a pool of that many crops drawn once, latents encoded once
+    test_downscale: int = 1             # kodak.py's default box-downscale of the test images
+    est_seconds_per_step_cpu: float = 1.0   # for the CPU time estimate of kodak.py
 
     def updated(self, **overrides) -> "Preset":
         """This preset with fields replaced. A section takes an instance or a dict of its fields (merged
@@ -173,6 +179,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            caption_tokens=8, recipe=replace(OUR_RECIPE, mse_share=0.25),
            train=TrainConfig(steps=80, batch_size=8, lr=1e-3, snr_db=[-5.0, 10.0], warmup=5, checkpoint_every=20),
            est_seconds_per_step_cpu=0.15),
+    Preset("small", latents="taef2", crop=64,
+           encoder=EncoderConfig(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
+           backbone=_small_backbone(96, 4, 3, 32), adapter=AdapterConfig(layers=(0, 2), hidden=64),
+           caption_tokens=8, recipe=OUR_RECIPE, latent_pool=2048, test_downscale=2,
+           train=TrainConfig(steps=1600, batch_size=16, lr=1e-3, lr_schedule="cosine", warmup=50,
+                             snr_db=[-5.0, 10.0], checkpoint_every=200),
+           est_seconds_per_step_cpu=0.25),
     Preset("default", latents="taef2", crop=256,
            encoder=EncoderConfig(dims=(128, 256), depths=(2, 2), d_state=16, mlp_ratio=2.0),
            backbone=_small_backbone(512, 8, 8, 256, refiner=2), adapter=AdapterConfig(layers=(0, 2, 4, 6), hidden=256),

@@ -26,18 +26,18 @@ P, K, SIGMA = 0.2, 3, 0.5
 
 
 class ConstantLogits(nn.Module):
-    """An encoder whose bit logits are a parameter θ (n = 2), whatever x is; output (B, n, 2)."""
+    """An encoder whose bit logits are a parameter θ (one channel use, two bits), whatever x is; (B, 1, 2)."""
 
     def __init__(self):
         super().__init__()
         self.theta = nn.Parameter(torch.tensor([0.4, -0.7]))
 
     def forward(self, x):
-        return torch.stack([self.theta.expand(x.shape[0], 2), torch.zeros(x.shape[0], 2)], -1)
+        return self.theta.expand(x.shape[0], 2).reshape(-1, 1, 2)
 
 
 class LinearDecoder(nn.Module):
-    """x̂ = W s + b on the received BPSK values s (B, 2)."""
+    """x̂ = W s + b on the received Gray QPSK values s (B, 2) of the one channel use."""
 
     def __init__(self):
         super().__init__()
@@ -47,7 +47,7 @@ class LinearDecoder(nn.Module):
             self.lin.bias.copy_(torch.tensor([0.05, -0.1]))
 
     def forward(self, received, shape=None):
-        return self.lin(received.symbols[..., 0])
+        return self.lin(received.symbols.flatten(1))
 
 
 def _tiny_necst():
@@ -61,7 +61,7 @@ def _exact_objective(system) -> torch.Tensor:
     q1 = pi * (1 - P) + (1 - pi) * P
     words = torch.tensor(list(itertools.product([0.0, 1.0], repeat=2)))      # (4, 2)
     prob = (words * q1 + (1 - words) * (1 - q1)).prod(-1)                     # (4,)
-    x_hat = system.decoder.lin(2 * words - 1)
+    x_hat = system.decoder.lin((2 * words - 1) / math.sqrt(2))
     log_f = -(x_hat - X).pow(2).sum(-1) / (2 * SIGMA ** 2)                   # (4,)
     total = 0.0
     for combo in itertools.product(range(4), repeat=K):
@@ -99,19 +99,19 @@ def test_loss_value_is_the_bound():
     system = NECST(ConstantLogits(), BSC(0.0), LinearDecoder(), samples=4, sigma=SIGMA)
     with torch.no_grad():
         system.encoder.theta.copy_(torch.tensor([50.0, -50.0]))
-        expected = (system.decoder.lin(torch.tensor([1.0, -1.0])) - X).pow(2).mean()
+        expected = (system.decoder.lin(torch.tensor([1.0, -1.0]) / math.sqrt(2)) - X).pow(2).mean()
         got = system.loss(X.expand(8, 2), 0.0, torch.Generator().manual_seed(1))
     torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("snr_db", [-5.0, 0.0, 3.0, 8.0])
-def test_matched_bsc_has_the_bpsk_crossover(snr_db):
+def test_matched_bsc_has_the_gray_qpsk_crossover(snr_db):
     bits = torch.zeros(4, 3)
     snr = torch.tensor([snr_db, snr_db - 2, snr_db, snr_db + 1])
     p = BSC().crossover(snr, bits).flatten()
-    q = stats.norm.sf(np.sqrt(2 * 10 ** (snr.numpy() / 10)))                   # Q(sqrt(2 SNR))
+    q = stats.norm.sf(np.sqrt(10 ** (snr.numpy() / 10)))                       # Q(sqrt(SNR))
     np.testing.assert_allclose(p.numpy(), q, rtol=1e-5)
-    assert bsc_crossover_for_snr(snr_db) == pytest.approx(stats.norm.sf(math.sqrt(2 * 10 ** (snr_db / 10))),
+    assert bsc_crossover_for_snr(snr_db) == pytest.approx(stats.norm.sf(math.sqrt(10 ** (snr_db / 10))),
                                                           rel=1e-9)
     with pytest.raises(ValueError, match="snr_db"):
         BSC()(bits)
@@ -125,7 +125,7 @@ def test_necst_bit_error_rate_is_the_channels():
     for snr in (-2.0, 4.0):
         with torch.no_grad():
             sent = system.send_bits(system.bit_logits(x))
-            got = (system.transmit(x, snr, g).symbols[..., 0] > 0).float()
+            got = (system.transmit(x, snr, g).symbols > 0).float()
         errors, n = int((got != sent).sum()), sent.numel()
         ci = stats.binomtest(errors, n).proportion_ci(confidence_level=0.9999)
         assert ci.low <= bsc_crossover_for_snr(snr) <= ci.high, (snr, errors / n)

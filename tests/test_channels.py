@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from jscgc.channels import (AWGN, BEC, BSC, ERASED, RayleighBlockFading, bsc_crossover_for_snr,
+from jscgc.channels import (AWGN, BEC, BSC, ERASED, RayleighBlockFading, bsc_crossover_for_snr, qpsk,
                             db_to_linear, equalize, power_normalize, symbol_power)
 
 
@@ -115,13 +115,14 @@ def test_binary_channels_reject_bad_input():
         BEC(0.1)(torch.tensor([0.0, 2.0]))
 
 
-def test_bsc_crossover_matches_bpsk_simulation(gen):
+def test_bsc_crossover_matches_gray_qpsk_simulation(gen):
     snr_db = 2.0
-    n = 400000
-    bits = torch.randint(0, 2, (n,), generator=gen)
-    z = torch.zeros(n, 1, 2)
-    z[:, 0, 0] = 2.0 * bits - 1  # BPSK on the real axis, one bit per complex symbol, power 1
+    n = 200000
+    bits = torch.randint(0, 2, (n, 1, 2), generator=gen).float()
+    z = qpsk(bits)                           # two bits per complex symbol, unit power
+    torch.testing.assert_close(z.pow(2).sum(-1), torch.ones(n, 1))
     y = AWGN()(z, snr_db, gen).received
-    ber = ((y[:, 0, 0] > 0).long() != bits).float().mean().item()
+    ber = ((y > 0).float() != bits).float().mean().item()
     p = bsc_crossover_for_snr(snr_db)
-    assert abs(ber - p) < 5 * math.sqrt(p * (1 - p) / n)
+    assert abs(ber - p) < 5 * math.sqrt(p * (1 - p) / (2 * n))
+    assert abs(p - stats.norm.sf(math.sqrt(10 ** (snr_db / 10)))) < 1e-12     # Q(sqrt(SNR))

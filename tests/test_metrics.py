@@ -44,6 +44,56 @@ def test_ms_ssim_identity_and_order():
     assert torch.allclose(M.ms_ssim(small, small), torch.ones(1), atol=1e-6)   # fewer scales
 
 
+def _tm_ms_ssim(x, y, betas=(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)):
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+
+    return msssim(y.double(), x.double(), data_range=1.0, betas=betas, reduction="none", normalize="relu").float()
+
+
+def test_ms_ssim_standard_case_is_torchmetrics_exactly():
+    x = image(size=(2, 3, 192, 176))
+    y = blur(x, 1.0)
+    assert M.ms_ssim_scales(176) == 5
+    assert torch.equal(M.ms_ssim(x, y), _tm_ms_ssim(x, y))           # default betas, bit for bit
+
+
+@pytest.mark.parametrize("side", [41, 100, 128])
+def test_ms_ssim_fewer_scales_match_torchmetrics_where_it_accepts_the_size(side):
+    x = image(size=(1, 3, side, side + 7))
+    y = blur(x, 1.0)
+    scales = M.ms_ssim_scales(side)
+    betas = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales]
+    assert torch.equal(M.ms_ssim(x, y), _tm_ms_ssim(x, y, tuple(b / sum(betas) for b in betas)))
+
+
+@pytest.mark.parametrize("side,scales", [(96, 4), (41, 2), (43, 2), (81, 3), (98, 4), (161, 4), (175, 4)])
+def test_ms_ssim_sizes_torchmetrics_refuses(side, scales):
+    """Sides 41–43, 81–98 and 161–175 used to raise inside torchmetrics (its guard needs side > 10·(L−1)²);
+    every scale here keeps a whole 11-px window, and the result behaves like MS-SSIM."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    assert M.ms_ssim_scales(side) == scales and side >> (scales - 1) >= 11 and side >> scales < 11
+    x = image(size=(1, 3, side, side))
+    assert torch.allclose(M.ms_ssim(x, x), torch.ones(1), atol=1e-6)
+    sharp, soft = M.ms_ssim(x, blur(x, 1.0)), M.ms_ssim(x, blur(x, 3.0))
+    assert 0 < soft < sharp < 1
+    a, b, terms = blur(x, 1.0).double(), x.double(), []     # the definition, scale by scale
+    for _ in range(scales):
+        sim, cs = ssim(a, b, data_range=1.0, reduction="none", return_contrast_sensitivity=True)
+        terms.append(cs)
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    betas = torch.tensor((0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales], dtype=torch.float64)
+    expected = torch.stack(terms[:-1] + [sim]).clamp(min=0).pow((betas / betas.sum())[:, None]).prod(0)
+    assert torch.allclose(sharp.double(), expected, rtol=1e-6)
+
+
+def test_ms_ssim_refuses_below_one_window():
+    assert M.ms_ssim_scales(10) == 0 and M.ms_ssim_scales(11) == 1 and M.ms_ssim_scales(21) == 1
+    x = image(size=(1, 3, 10, 64))
+    with pytest.raises(ValueError, match="at least 11 px, got 10"):
+        M.ms_ssim(x, x)
+
+
 def test_lowpass_psnr_ignores_texture_but_not_colour():
     x = image(size=(1, 3, 64, 64))
     g = torch.Generator().manual_seed(5)
@@ -124,3 +174,17 @@ def test_unavailable_metrics_are_named_not_invented(monkeypatch, tmp_path):
     assert set(values) == {n for n in ready if M.METRICS[n].kind == "image"}
     with pytest.raises(ValueError, match="unknown metric"):
         M.available_metrics(["fid"])
+
+
+def test_one_table_describes_every_metric():
+    import json
+
+    for name, m in M.METRICS.items():
+        assert m.name == name and m.kind in ("image", "set") and m.better in ("higher", "lower", "one")
+        assert m.needs in ("", "extractor", "lpips", "dino", "fid") and m.input_range == (0.0, 1.0) and m.label
+        assert json.loads(json.dumps(m.describe()))["kind"] == m.kind
+    assert M.METRICS["psnr_lp8"].describe()["function"] == "jscgc.metrics.lowpass_psnr(factor=8)"
+    ready, missing = M.available_metrics(["psnr_lp8", "latent_fd"])
+    assert missing == {"latent_fd": "latent_fd needs the TAEF2 extractor"}
+    x = image()
+    assert torch.equal(ready["psnr_lp8"](x, x * 0.9), M.lowpass_psnr(x, x * 0.9, 8))

@@ -2,13 +2,13 @@
 
 Dataflow::
 
-    x ─encoder─► logits ℓ (B, n) ─► bits y ~ Bernoulli(σ(ℓ)) ─► BSC / BEC ─► ŷ ─► BPSK ─► decoder ─► x̂
+    x ─encoder─► logits ℓ (B, n, 2) ─► bits y ~ Bernoulli(σ(ℓ)) ─► BSC / BEC ─► ŷ ─► QPSK ─► decoder ─► x̂
 
-One bit per complex channel use: the received bit is handed to the decoder as the BPSK symbol
-2ŷ − 1 on the in-phase axis (an erasure as 0), so ``Received`` has the (B, n, 2) shape of every
-other method and n is the number of channel uses. With ``BSC(p=None)`` the crossover is that of
-hard-decision BPSK at the call's SNR, p = Q(√(2·SNR)) — the fair binary counterpart of an AWGN
-method with the same n and SNR.
+Two bits per complex channel use, one per quadrature (Gray QPSK): the received bits are handed to the
+decoder as the QPSK symbol (2ŷ − 1)/√2 (an erasure as 0 on its axis), so ``Received`` has the (B, n, 2)
+shape of every other method and n is the number of channel uses. With ``BSC(p=None)`` the crossover is
+the per-bit error of hard-decision Gray QPSK at the call's SNR, p = Q(√SNR) — the fair binary
+counterpart of an AWGN method with the same n and SNR (2n(1 − h(p)) bits per sample at most).
 
 Training maximises the multi-sample bound on log p(x | ŷ) with a Gaussian decoder of fixed σ,
 
@@ -23,8 +23,8 @@ whose gradient through the discrete bits is estimated with VIMCO (Mnih & Rezende
 y + σ(ℓ) − stop_grad(σ(ℓ)) with plain MSE, for comparison. The reported loss is scaled by 2σ²/D
 (D = elements of x), so with K = 1 it is the MSE per element, comparable with the MSE methods.
 
-The encoder is any package encoder built with ``power="none"``: its (B, n, 2) output's in-phase
-part is read as the n bit logits (BPSK leaves the quadrature axis unused).
+The encoder is any package encoder built with ``power="none"``: its (B, n, 2) output is read as the 2n
+bit logits.
 At evaluation (``eval()``) the encoder sends its most likely bits (ℓ > 0), so a code is a
 deterministic map; training samples them.
 """
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jscgc.channels import bpsk
+from jscgc.channels import qpsk
 from jscgc.system import MSEReconstruction, snr_per_sample
 from jscgc.types import Received, Stage
 
@@ -77,7 +77,7 @@ class NECST(MSEReconstruction):
     MSE reference (x̂ = g(ŷ)); differs in what it transmits and in its objective.
 
     Args:
-        encoder: x (B, *S) -> (B, n, 2) with ``power="none"``; the in-phase part is the bit logits.
+        encoder: x (B, *S) -> (B, n, 2) with ``power="none"``: the 2n bit logits.
         channel: ``channel(bits, snr_db, generator)`` on 0/1 bits (``BSC`` or ``BEC``).
         decoder: ``decoder(Received, shape) -> x̂`` (B, *S) (the mean of the Gaussian p(x | ŷ)).
         samples: K, samples of the bits per input for VIMCO.
@@ -101,21 +101,21 @@ class NECST(MSEReconstruction):
         return (Stage("train", 1.0, self.loss),)
 
     def bit_logits(self, x0: torch.Tensor) -> torch.Tensor:
-        """(B, *S) -> logits of P(bit = 1), (B, n)."""
-        return self.encoder(x0)[..., 0]
+        """(B, *S) -> logits of P(bit = 1), (B, n, 2): one bit per quadrature of each channel use."""
+        return self.encoder(x0)
 
     def send_bits(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sampled bits in training mode, the most likely bits in eval mode; (B, n) 0/1 floats."""
+        """Sampled bits in training mode, the most likely bits in eval mode; 0/1 floats of the logits' shape."""
         if not self.training:
             return (logits > 0).to(logits.dtype)
         u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
         return (u < torch.sigmoid(logits)).to(logits.dtype)
 
     def _through_channel(self, bits: torch.Tensor, snr: torch.Tensor, generator) -> Received:
-        return Received(bpsk(self.channel(bits, snr, generator).received), snr)
+        return Received(qpsk(self.channel(bits, snr, generator).received), snr)
 
     def transmit(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> Received:
-        """x0 (B, *S) -> Received(BPSK of the received bits (B, n, 2), SNR (B,))."""
+        """x0 (B, *S) -> Received(QPSK of the received bits (B, n, 2), SNR (B,))."""
         snr = snr_per_sample(snr_db, x0.shape[0], x0.device)
         return self._through_channel(self.send_bits(self.bit_logits(x0), generator), snr, generator)
 
@@ -130,10 +130,10 @@ class NECST(MSEReconstruction):
             x_hat = self.decoder(self._through_channel(bits, snr, generator), tuple(x0.shape))
             return (x_hat - x0).pow(2).mean()
         k = self.samples
-        logits_k = logits.unsqueeze(0).expand(k, *logits.shape)                  # (K, B, n)
+        logits_k = logits.unsqueeze(0).expand(k, *logits.shape)                  # (K, B, n, 2)
         bits = self.send_bits(logits_k, generator)
-        log_q = -F.binary_cross_entropy_with_logits(logits_k, bits, reduction="none").sum(-1)  # (K, B)
-        received = self._through_channel(bits.reshape(k * b, -1), snr.repeat(k), generator)
+        log_q = -F.binary_cross_entropy_with_logits(logits_k, bits, reduction="none").flatten(2).sum(-1)  # (K, B)
+        received = self._through_channel(bits.reshape(k * b, *logits.shape[1:]), snr.repeat(k), generator)
         x_hat = self.decoder(received, (k * b, *x0.shape[1:])).view(k, *x0.shape)
         d = x0[0].numel()
         log_f = -(x_hat - x0.unsqueeze(0)).pow(2).reshape(k, b, d).sum(-1) / (2 * self.sigma ** 2)

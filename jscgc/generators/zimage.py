@@ -31,7 +31,7 @@ from torch import nn
 
 from jscgc.nn import time_embedding
 from jscgc.registry import register
-from jscgc.system import Received
+from jscgc.types import Received
 
 __all__ = ["CAAdapter", "ZImageVelocity", "ZIMAGE_6B_CONFIG", "build_backbone", "load_backbone",
            "SEQ_MULTI_OF", "symbols_to_grid"]
@@ -205,11 +205,19 @@ class ZImageVelocity(nn.Module):
 
     def backbone_velocity(self, x_t: torch.Tensor, t: torch.Tensor,
                           injections: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
-        """The convention conversion, in one place: v(x_t, t) = −backbone(x_t, τ = 1 − t)."""
+        """The convention conversion, in one place: v(x_t, t) = −backbone(x_t, τ = 1 − t).
+
+        τ goes in as float32 whatever the backbone's dtype, as diffusers' Z-Image pipeline passes it.
+        diffusers computes ``t_embedder(τ · t_scale)`` in τ's dtype and the sinusoids of that value in
+        float32 (``TimestepEmbedder.timestep_embedding``), so 1000·(1 − t) and its cos/sin are computed
+        in float32; only the 256 cos/sin features are then rounded to the embedder MLP's dtype (relative error
+        ≤ 2⁻⁹ in bf16), inside diffusers, as for the published model. (τ cast to bf16 was off by up to 2
+        in 1000·τ, and every t < 0.002 became τ = 1.)"""
         b = x_t.shape[0]
         dtype = next(self.backbone.parameters()).dtype
         caption = self.null_caption.to(dtype)
-        out = self.backbone(list(x_t.to(dtype).unsqueeze(2).unbind(0)), (1 - t).to(dtype), [caption] * b,
+        tau = 1 - t.to(torch.float32)
+        out = self.backbone(list(x_t.to(dtype).unsqueeze(2).unbind(0)), tau, [caption] * b,
                             controlnet_block_samples=injections, return_dict=False,
                             patch_size=self.adapter.config.patch_size)[0]
         return -torch.stack(out, dim=0).squeeze(2).to(x_t.dtype)
