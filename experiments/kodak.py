@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.imagedata import FolderCrops, ImageError, data_root, kodak  # noqa: E402
+from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, folder_name  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
@@ -104,10 +104,17 @@ def _save_png(path: Path, image: torch.Tensor) -> None:
     atomic_save(path, lambda f: Image.fromarray(arr).save(f, format="PNG"))
 
 
-def _run_record(name: str, preset, train_cfg, args) -> dict:
+def _data_fingerprint(folder: Path) -> str:
+    """A hash of a training folder's image files (relative names and sizes): other data, another hash."""
+    files = image_files(folder)
+    listing = "\n".join(f"{f.relative_to(folder)}\t{f.stat().st_size}" for f in files)
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def _run_record(name: str, preset, train_cfg, args, fingerprint: str) -> dict:
     """What a method's checkpoints must have been trained with to be resumed or loaded."""
     return {"method": name, "preset": preset.to_dict(), "train": dataclasses.asdict(train_cfg),
-            "train_data": str(Path(args.train_data)), "seed": args.seed}
+            "train_data": str(Path(args.train_data)), "train_data_files": fingerprint, "seed": args.seed}
 
 
 def _describe_difference(recorded: dict, wanted: dict) -> str:
@@ -140,6 +147,7 @@ class Setup:
     ready: dict
     missing: dict
     device: torch.device
+    records: dict
     data: FolderCrops | None = None
 
 
@@ -250,7 +258,11 @@ def check_inputs(args) -> Setup:
     images = _check_images(args, preset, root)
     cuda = torch.cuda.is_available()
     train_cfg = _train_config(args, preset, cuda)
-    records = {m: _run_record(m, preset, train_cfg, args) for m in methods}
+    try:
+        fingerprint = _data_fingerprint(root / args.train_data)
+    except FileNotFoundError as err:
+        raise UsageError(f"--train-data: {err}") from None
+    records = {m: _run_record(m, preset, train_cfg, args, fingerprint) for m in methods}
     if args.checkpoint:
         _check_checkpoints(args, methods, records)
     elif not args.overwrite:
@@ -264,7 +276,7 @@ def check_inputs(args) -> Setup:
         raise UsageError(str(err)) from None
     ready, missing = available_metrics(None, extractor=taef2)
     return Setup(preset, methods, images, train_cfg, out, extractor, ready, missing,
-                 torch.device("cuda" if cuda else "cpu"), data)
+                 torch.device("cuda" if cuda else "cpu"), records, data)
 
 
 def _estimate_cpu_seconds(setup: Setup, args) -> float:
@@ -325,7 +337,7 @@ def _training_sources(setup: Setup, args) -> dict:
 def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     """Train with the shared loop (resuming a matching run), or load ``--checkpoint``; returns the
     method's entry of config.json and its wall time."""
-    record = _run_record(name, setup.preset, setup.train_cfg, args)
+    record = setup.records[name]
     info = {"parameters": count_parameters(system), "plan": describe_plan(system.plan(), setup.train_cfg.steps)}
     if args.checkpoint:
         info["loaded"] = str(load_trained(system, Path(args.checkpoint) / name / "train"))

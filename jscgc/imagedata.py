@@ -163,6 +163,7 @@ class FolderCrops:
             raise ValueError(f"crop: expected a positive size in pixels, got {crop}")
         self.crop = crop
         self.transform = transform
+        self.folder = Path(folder)
         self.files = image_files(folder)
         self.images = []
         for f in self.files:

@@ -88,7 +88,7 @@ def test_a_96_px_crop_passes_the_checks_and_the_dry_pass(root, small_train, tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_identical_runs_write_identical_files(root, small_train, tmp_path):
+def test_identical_runs_write_identical_files(root, small_train, tmp_path, capsys):
     argv = ["--crop", "64", "--images", "kodim01,kodim23", "--snr", "5", "--methods", "cjscc,jscgc",
             "--train-steps", "4", "--train-data", str(small_train), "--no-progress", "--no-figures"]
     for out in ("a", "b"):
@@ -98,6 +98,14 @@ def test_identical_runs_write_identical_files(root, small_train, tmp_path):
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert {m["examples"] for m in config["methods"].values()} == {4 * 8}      # the same budget for every method
     assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 2                  # no silent overwrite
+    # checkpoints trained on other data are never resumed: the rerun is refused, naming what differs
+    (tmp_path / "a" / "metrics.csv").unlink()
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(next(small_train.glob("*.jpg")), other / "one.jpg")
+    changed = [*argv[:-4], "--train-data", str(other), "--no-progress", "--no-figures", "--out", str(tmp_path / "a")]
+    assert cli.main(changed) == 2
+    assert "built with other settings (train_data, train_data_files)" in capsys.readouterr().err
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,9 +18,9 @@ from jscgc.train import TrainConfig, load_weights, latest_checkpoint, train
 C, H, W = 4, 8, 12
 
 
-def tiny_velocity(seed=0, layers=(0, 1), mode="frozen"):
+def tiny_velocity(seed=0, layers=(0, 1), mode="frozen", n_layers=2):
     torch.manual_seed(seed)
-    bb = build_backbone(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=C, dim=32, n_layers=2,
+    bb = build_backbone(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=C, dim=32, n_layers=n_layers,
                         n_refiner_layers=1, n_heads=2, n_kv_heads=2, cap_feat_dim=16, axes_dims=[4, 6, 6],
                         axes_lens=[64, 32, 32])
     ad = CAAdapter(C, 32, symbols_per_token=2, symbol_stride=2, layers=layers, hidden=16)
@@ -101,6 +101,177 @@ def test_bf16_backbone_gets_float32_time():
     assert not torch.equal(v_t[0], v_0[0])
     err = (v_t - f32_t).abs().amax((1, 2, 3))
     assert err[0] < 0.25 * (f32_t[0] - f32_0[0]).abs().max() and err.max() < 0.05 * f32_t.abs().max()
+
+
+# --- against diffusers' own sampler -------------------------------------------------------------
+
+SIGMAS = [1.0, 0.8, 0.55, 0.3, 0.1]          # diffusers' σ = our t; the scheduler appends σ = 0
+
+
+def _zimage_pipeline_loop(backbone, caption, latents, sigmas):
+    """The denoising loop of diffusers' ``ZImagePipeline.__call__`` (guidance_scale 0, latents given,
+    output_type "latent"), transcribed: FlowMatchEulerDiscreteScheduler with shift 1 on ``sigmas``, the
+    transformer fed (1000 − timestep)/1000, a list of (C, 1, H, W) frames, its output negated and
+    handed to ``scheduler.step``. Returns the latents before the first and after every step."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    sched = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
+    sched.set_timesteps(sigmas=sigmas)
+    sched.set_begin_index(0)
+    states = [latents]
+    for t in sched.timesteps:
+        timestep = (1000 - t.expand(latents.shape[0])) / 1000
+        frames = list(latents.to(backbone.dtype).unsqueeze(2).unbind(dim=0))
+        out = backbone(frames, timestep, [caption] * latents.shape[0], return_dict=False)[0]
+        noise_pred = -torch.stack([o.float() for o in out], dim=0).squeeze(2)
+        latents = sched.step(noise_pred.to(torch.float32), t, latents, return_dict=False)[0]
+        states.append(latents)
+    return states
+
+
+def test_euler_steps_match_diffusers_zimage_scheduler_steps():
+    """Our wrapper + euler_sample on the grid t = σ is diffusers' Z-Image sampler, step by step."""
+    v = tiny_velocity()                               # untrained adapter: zero features
+    x, _, r = inputs()
+    grid = torch.tensor(SIGMAS + [0.0])
+    with torch.no_grad():
+        states = _zimage_pipeline_loop(v.backbone, v.null_caption, x, SIGMAS)
+        for k in range(len(SIGMAS)):                  # one step each, from diffusers' own state
+            ours = euler_sample(v, r, x.shape, x1=states[k], grid=grid[k:k + 2])
+            moved = (states[k + 1] - states[k]).abs().max()
+            assert moved > 0.05, k                    # a real step, not a no-op
+            assert torch.allclose(ours, states[k + 1], atol=1e-5, rtol=0), (k, (ours - states[k + 1]).abs().max())
+        whole = euler_sample(v, r, x.shape, x1=x, grid=grid)
+    assert torch.allclose(whole, states[-1], atol=1e-5, rtol=0)
+
+
+def test_euler_sample_matches_the_real_zimage_pipeline():
+    """The same through ``ZImagePipeline.__call__`` itself (needs transformers, imported by the pipeline)."""
+    pytest.importorskip("transformers")
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline
+
+    v = tiny_velocity()
+    x, _, r = inputs()
+    pipe = ZImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), vae=None, text_encoder=None,
+                          tokenizer=None, transformer=v.backbone)
+    pipe.set_progress_bar_config(disable=True)
+    with torch.no_grad():                             # vae None: 8x latent downsampling, 16x per token
+        ref = pipe(prompt_embeds=[v.null_caption.detach()] * 2, height=8 * H, width=8 * W, sigmas=SIGMAS,
+                   guidance_scale=0.0, latents=x.clone(), output_type="latent", return_dict=False)[0]
+        ours = euler_sample(v, r, x.shape, x1=x, grid=torch.tensor(SIGMAS + [0.0]))
+    assert (ref - x).abs().max() > 0.1
+    assert torch.allclose(ours, ref, atol=1e-5, rtol=0)
+
+
+# --- several adapter layers: where the features land -------------------------------------------
+
+LAYERS, N_LAYERS = (0, 1, 3), 4                       # adjacent layers, a gap and the last layer
+PATCH = (1, 4)                                        # a latent 2x2 patch on the 4x6 token grid, asymmetric
+
+
+def _record_stream(v):
+    """Hooks that keep the backbone's unified token stream (B, L, dim): ("out", k) leaving layer k, ("in", k)
+    entering layer k (("in", n_layers) enters the final layer); and the padded image tokens ("img",)."""
+    seen = {}
+    bb = v.backbone
+    for k, layer in enumerate(bb.layers):
+        layer.register_forward_hook(lambda m, a, o, k=k: seen.__setitem__(("out", k), o))
+        layer.register_forward_pre_hook(lambda m, a, k=k: seen.__setitem__(("in", k), a[0]))
+    bb.all_final_layer["2-1"].register_forward_pre_hook(
+        lambda m, a: seen.__setitem__(("in", len(bb.layers)), a[0]))
+    bb.noise_refiner[0].register_forward_pre_hook(lambda m, a: seen.__setitem__(("img",), a[0]))
+    return seen
+
+
+def _local_adapter(v):
+    """No 3x3 conv: each adapter token then depends on its own ŷ token alone."""
+    for stage in v.adapter.stages:
+        torch.nn.init.zeros_(stage.conv.weight)
+        torch.nn.init.zeros_(stage.conv.bias)
+
+
+def _backbone_token_of_patch(v, x, t, r):
+    """The backbone's own index of PATCH's image token, found by perturbing that latent patch."""
+    seen = _record_stream(v)
+    x2 = x.clone()
+    i, j = PATCH
+    x2[0, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2] += 1.0
+    with torch.no_grad():
+        v.backbone_velocity(x, t)
+        a = seen[("img",)]
+        v.backbone_velocity(x2, t)
+        b = seen[("img",)]
+    changed = (a != b).any(-1).nonzero().tolist()
+    assert len(changed) == 1 and changed[0][0] == 0, changed
+    return changed[0][1]
+
+
+def test_each_adapter_layer_injects_on_its_own_patch_token_after_its_layer():
+    """ŷ changed at one encoder token (= one latent 2x2 patch) changes, for each injected layer k alone, nothing
+    in the backbone's stream up to layer k's output, then exactly that patch's image token (in diffusers'
+    patchify order and padding) of that batch item: no other image token, padding or caption token."""
+    v = tiny_velocity(layers=LAYERS, n_layers=N_LAYERS)
+    _local_adapter(v)
+    x, t, r = inputs()
+    tok = _backbone_token_of_patch(v, x, t, r)
+    gw = W // 2
+    y2 = r.symbols.clone()
+    idx = PATCH[0] * gw + PATCH[1]                    # encoder tokens are row-major, 2 symbols each
+    y2[0, 2 * idx:2 * idx + 2] += torch.tensor([[1.0, -2.0], [0.5, 1.5]])
+    r2 = Received(y2, r.snr_db)
+    seen = _record_stream(v)
+    for s, layer in enumerate(LAYERS):
+        for o, out in enumerate(v.adapter.outs):      # only stage s's features reach the backbone
+            torch.nn.init.normal_(out.weight) if o == s else torch.nn.init.zeros_(out.weight)
+        runs = []
+        with torch.no_grad():
+            for rr in (r, r2):
+                v(x, t, rr)
+                runs.append(dict(seen))
+        a, b = runs
+        for k in range(layer + 1):
+            assert torch.equal(a[("in", k)], b[("in", k)]) and torch.equal(a[("out", k)], b[("out", k)]), (layer, k)
+        changed = ((a[("in", layer + 1)] - b[("in", layer + 1)]).abs() > 0).any(-1).nonzero().tolist()
+        assert changed == [[0, tok]], (layer, changed, tok)
+
+
+def test_dropping_an_adapter_layer_drops_exactly_that_injection():
+    """Adapter (0, 1, 3) with an identity stage 1 versus adapter (0, 3) with the same stages 0 and 3: the stream
+    gains adapter features right after layers 0, 1 and 3 (exactly the injected tensors, nothing at layer 2),
+    and without layer 1 the output is that of (0, 1, 3) with layer 1's features zeroed."""
+    full = tiny_velocity(layers=LAYERS, n_layers=N_LAYERS)
+    short = tiny_velocity(layers=(0, 3), n_layers=N_LAYERS)
+    short.backbone.load_state_dict(full.backbone.state_dict())
+    short.null_caption.data.copy_(full.null_caption.data)
+    mid = full.adapter.stages[1]                      # stage 1 passes h through unchanged
+    for p in (mid.mlp[2].weight, mid.mlp[2].bias, mid.conv.weight, mid.conv.bias):
+        torch.nn.init.zeros_(p)
+    for out in full.adapter.outs:
+        torch.nn.init.normal_(out.weight, std=0.5)
+        torch.nn.init.normal_(out.bias, std=0.5)
+    sd = full.adapter.state_dict()
+    short.adapter.load_state_dict({k.replace("stages.2", "stages.1").replace("outs.2", "outs.1"): p
+                                   for k, p in sd.items() if not k.startswith(("stages.1.", "outs.1."))})
+    x, t, r = inputs()
+    for v, layers in ((full, LAYERS), (short, (0, 3))):
+        seen = _record_stream(v)
+        with torch.no_grad():
+            inj = v.injections(x, t, r)
+            v(x, t, r)
+        assert sorted(inj) == list(layers)
+        for k in range(N_LAYERS):
+            added = seen[("in", k + 1)] - seen[("out", k)]
+            if k in layers:
+                assert added.abs().max() > 0.1 and torch.allclose(added, inj[k], atol=1e-6), k
+            else:
+                assert torch.equal(added, torch.zeros_like(added)), k
+    with torch.no_grad():
+        v_short, v_full = short(x, t, r), full(x, t, r)
+        torch.nn.init.zeros_(full.adapter.outs[1].weight)
+        torch.nn.init.zeros_(full.adapter.outs[1].bias)
+        v_no1 = full(x, t, r)
+    assert not torch.allclose(v_short, v_full, atol=1e-3)
+    assert torch.allclose(v_short, v_no1, atol=1e-6)
 
 
 def _system(mode="frozen"):
@@ -196,7 +367,7 @@ def test_kodak_tiny_writes_csv_and_figures(tmp_path):
     from experiments.kodak import main
 
     out = tmp_path / "out"
-    argv = ["--preset", "tiny", "--images", "kodim01,kodim23", "--snr", "0", "10", "--crop", "256",
+    argv = ["--preset", "tiny", "--images", "kodim01,kodim23", "--snr", "0", "10", "--crop", "64",
             "--methods", ",".join(METHODS), "--train-steps", "6", "--train-data", str(train_dir),
             "--figure-images", "kodim01,kodim23", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
@@ -222,3 +393,14 @@ def test_bench_receiver_runs_at_tiny_size(tmp_path):
     assert len(saved["rows"]) == 2 and saved["gemm_ceiling_tflops"] > 0
     row = res["rows"][1]
     assert row["flops_per_decode"] > 0 and row["ms_per_image"] > 0 and row["adapter_overhead"] > -1
+
+
+def test_the_full_preset_backbone_is_the_published_configuration():
+    """Tongyi-MAI/Z-Image transformer/config.json, written out here as the independent reference."""
+    from jscgc.presets import ZIMAGE_6B
+
+    published = dict(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30,
+                     n_refiner_layers=2, n_heads=30, n_kv_heads=30, norm_eps=1e-5, qk_norm=True, cap_feat_dim=2560,
+                     rope_theta=256.0, t_scale=1000.0, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512])
+    assert ZIMAGE_6B.diffusers_config(16) == published
+    assert get_preset("full").backbone == ZIMAGE_6B

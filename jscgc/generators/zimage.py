@@ -15,7 +15,7 @@ Features are added into the backbone's token stream after layers L_i through dif
 zero, so an untrained adapter leaves the backbone's output unchanged. No text prompt: a learned
 null caption stands in for the caption features.
 
-Conventions (``DESIGN.md``): diffusers' Z-Image is fed τ = 1 − t and its pipeline integrates
+Conventions (docs/design.md, 'Time and flow'): diffusers' Z-Image is fed τ = 1 − t and its pipeline integrates
 −output from τ = 0 (noise) to 1, so with our t (0 = data, 1 = noise) and v = x1 − x0 the package's
 velocity is v(x_t, t) = −backbone(x_t, 1 − t). :class:`ZImageVelocity` does this conversion, once.
 """
@@ -33,16 +33,11 @@ from jscgc.nn import time_embedding
 from jscgc.registry import register
 from jscgc.types import Received
 
-__all__ = ["CAAdapter", "ZImageVelocity", "ZIMAGE_6B_CONFIG", "build_backbone", "load_backbone",
+__all__ = ["CAAdapter", "ZImageVelocity", "build_backbone", "load_backbone",
            "SEQ_MULTI_OF", "symbols_to_grid"]
 
 SEQ_MULTI_OF = 32   # diffusers pads the image and caption token sequences to multiples of 32
 
-#: The published Z-Image (6.15B) transformer configuration (Tongyi-MAI/Z-Image, transformer/config.json).
-ZIMAGE_6B_CONFIG: dict[str, Any] = dict(
-    all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=3840, n_layers=30,
-    n_refiner_layers=2, n_heads=30, n_kv_heads=30, norm_eps=1e-5, qk_norm=True, cap_feat_dim=2560,
-    rope_theta=256.0, t_scale=1000.0, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512])
 
 
 def symbols_to_grid(symbols: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
