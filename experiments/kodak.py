@@ -20,7 +20,8 @@ generator's own sample as ``<method> (sample)``.
 
 Writes under ``--out``: ``metrics.csv`` (one row per receiver, SNR, image, sample; a column per metric;
 unavailable metrics left empty and listed with reasons in ``config.json``), ``summary.csv`` (means per
-receiver and SNR, plus the set metrics), ``config.json`` (settings, per-method plan, examples seen,
+receiver and SNR, plus the set metrics), ``table.md`` (mean ± s.e. over images, and paired differences against
+mambajscc when it ran), ``config.json`` (settings, per-method plan, examples seen,
 trainable parameters), ``timings.json`` (wall times: the only file that differs between identical runs),
 ``recon/`` (PNG reconstructions of ``--figure-images``), and the figures ``fig3_*`` and ``fig4_metrics``.
 """
@@ -43,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, folder_name  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, folder_name  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
@@ -400,6 +401,18 @@ def evaluate(name: str, system, setup: Setup, args, latents: dict) -> tuple[list
     return rows, sets
 
 
+def _tables(df, reference: str = "mambajscc") -> str:
+    """Markdown: mean ± s.e. over images per receiver and SNR, and paired differences against ``reference``
+    (per image, samples averaged first) when it was run."""
+    from jscgc import paired
+
+    text = "## Mean ± s.e. over images\n\n" + paired.to_markdown(paired.summary(df)) + "\n"
+    if reference in set(df["method"]):
+        diffs = paired.paired_differences(df, reference)
+        text += f"\n## Paired differences against {reference} (± s.e. over images)\n\n" + paired.to_markdown(diffs) + "\n"
+    return text
+
+
 def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
     """metrics.csv, summary.csv (rows in a fixed order), config.json; wall times apart in timings.json."""
     import pandas as pd
@@ -419,6 +432,7 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
               "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu"}
     atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
     atomic_write_json(setup.out / "timings.json", seconds)
+    atomic_write_text(setup.out / "table.md", _tables(df))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.round(4).to_string(index=False))
 

@@ -188,3 +188,73 @@ def test_one_table_describes_every_metric():
     assert missing == {"latent_fd": "latent_fd needs the TAEF2 extractor"}
     x = image()
     assert torch.equal(ready["psnr_lp8"](x, x * 0.9), M.lowpass_psnr(x, x * 0.9, 8))
+
+
+# ----------------------------------------------------------------------------- patch_fd
+def _scipy_patch_dct(img, size=8):
+    """Independent reference: scipy's orthonormal 2-D DCT-II of every patch of one (3, H, W) image,
+    patches in row-major grid order: (patches, 3, size²)."""
+    from scipy.fft import dctn
+
+    x = img.double().numpy()
+    rows = []
+    for i in range(x.shape[1] // size):
+        for j in range(x.shape[2] // size):
+            p = x[:, i * size:(i + 1) * size, j * size:(j + 1) * size]
+            rows.append(dctn(p, type=2, norm="ortho", axes=(1, 2)).reshape(3, -1))
+    return np.stack(rows)
+
+
+def test_dct_matrix_is_scipys_orthonormal_dct():
+    from scipy.fft import dct
+
+    c = M.dct_matrix(8).numpy()
+    assert np.allclose(c, dct(np.eye(8), type=2, norm="ortho", axis=0), atol=1e-14)
+    assert np.allclose(c @ c.T, np.eye(8), atol=1e-14)
+
+
+def test_patch_dct_features_equal_scipy_dctn():
+    x = image(3, (2, 3, 44, 61))                         # 5x7 patches, ragged borders cropped
+    full = M.patch_dct_features(x, cap=None, keep_dc=True)
+    expected = np.concatenate([_scipy_patch_dct(x[b]) for b in range(2)])
+    assert full.shape == (2 * 35, 3, 64) and np.allclose(full, expected, atol=1e-12)
+    assert np.allclose(full[:, :, 0], 8 * x[..., :40, :56].unfold(2, 8, 8).unfold(3, 8, 8)
+                       .mean((-1, -2)).permute(0, 2, 3, 1).reshape(-1, 3).double().numpy(), atol=1e-12)
+    ac = M.patch_dct_features(x, cap=None)               # the default drops DC
+    assert ac.shape == (70, 3, 63) and np.array_equal(ac, full[:, :, 1:])
+
+
+def test_patch_cap_draws_the_same_places_in_every_image():
+    x = image(4, (2, 3, 64, 64))                         # 64 patches per image
+    full = M.patch_dct_features(x, cap=None).reshape(2, 64, 3, 63)
+    capped = M.patch_dct_features(x, cap=10).reshape(2, 10, 3, 63)
+    rows = [[int(np.flatnonzero((full[b] == r).all((1, 2)))[0]) for r in capped[b]] for b in range(2)]
+    assert rows[0] == rows[1] and len(set(rows[0])) == 10 and rows[0] == sorted(rows[0])
+    assert np.array_equal(M.patch_dct_features(x, cap=10), M.patch_dct_features(x, cap=10))   # fixed seed
+    assert not np.array_equal(M.patch_dct_features(x, cap=10, seed=1), capped.reshape(-1, 3, 63))
+    assert M.patch_dct_features(x, cap=64).shape == M.patch_dct_features(x, cap=None).shape == (128, 3, 63)
+
+
+def _set(seed0, n=6, sizes=((64, 96), (72, 48))):
+    return [image(seed0 + i, (1, 3, *sizes[i % len(sizes)])) for i in range(n)]
+
+
+def test_patch_fd_identity_order_and_table():
+    refs = _set(10)
+    threads = torch.get_num_threads()
+    assert abs(M.patch_fd(refs, refs)) < 1e-9
+    assert torch.get_num_threads() == threads                # its one-thread section is undone
+    outs = [blur(r, 1.0) for r in refs]
+    d = M.patch_fd(refs, outs)
+    perm = [3, 0, 5, 1, 4, 2]
+    assert d > 0 and M.patch_fd([refs[i] for i in perm], outs[::-1]) == pytest.approx(d, rel=1e-9)
+    m = M.METRICS["patch_fd"]
+    assert (m.kind, m.needs, m.better) == ("set", "", "lower") and "DCT" in m.label
+    ready, missing = M.available_metrics(["patch_fd"])
+    assert not missing and M.evaluate_sets(refs, outs, ready) == {"patch_fd": pytest.approx(d, rel=1e-12)}
+
+
+def test_patch_fd_grows_monotonically_with_blur():
+    refs = _set(20)
+    fd = [M.patch_fd(refs, [blur(r, s) for r in refs]) for s in (0.5, 1.0, 1.5, 2.0, 3.0)]
+    assert 0 < fd[0] and all(a < b for a, b in zip(fd, fd[1:])), fd
