@@ -10,12 +10,20 @@ with the same encoder; also ``mambajscc``, ``diffjscc`` and ``necst``), then at 
   * samples x̂ with the Euler sampler (Eq. 14) and measures P_e(δ), the empirical δ at
     P_e = p with a distribution-free 95% CI, the distance of x̂ to the data support and the MSE;
   * computes the paper's δ* (C = Vol/ω_d), the rigorous finite-p δ*_p (C the valid lower envelope
-    of 1/P_max with ball centres anywhere) and the continuum-Fano δ*; ``bound_holds`` says the
-    rigorous bounds are not violated at the CI ends most favourable to the data.
+    of 1/P_max with ball centres anywhere, written as ``C_rigorous``) and the continuum-Fano δ*;
+    ``bound_holds`` says the rigorous bounds are not violated at the CI ends most favourable to the data;
+  * measures the receiver against the Bayes-optimal receivers of the trained encoder (exact over the
+    codebook, SNIS on the spheres; docs/theory.md, 'The Bayes-optimal references'): MMSE, the exact
+    posterior sampler's MSE (2 · MMSE) and δ_emp, MAP's δ_emp, and the sliced-W₂ distance between the
+    receiver's samples and exact posterior samples for the same ŷ.
 It adds docs/theory.md, 'The negative control' (16 points, biorthogonal code, 8 real uses,
-15 dB, exact MAP decoder): the paper's δ* is violated, the rigorous bound is not. The bound and
-estimation bookkeeping lives in :mod:`theory.check`, the sources in :mod:`theory.tasks`; this
-runner trains, samples and pulls arrays out of the systems.
+15 dB, exact MAP decoder): the paper's δ* is violated, the rigorous bound is not. The bookkeeping
+lives in :mod:`theory.check`, the sources and posteriors in :mod:`theory.tasks` and
+:mod:`theory.bayes`; this runner trains, samples and pulls arrays out of the systems.
+
+Every input is checked before anything is trained or written (one line ``toy_manifold: …``, exit 2).
+Two runs with the same arguments write byte-identical ``results.csv``, ``pe_curves.csv``,
+``samples.csv`` and ``config.json``; times go to ``timings.json``.
 
 By default each model is trained once over SNR ∈ [min, max] of the sweep (the receiver is told
 the SNR), which fits the 2-core time budget; ``--per-snr`` trains one model per SNR instead.
@@ -25,19 +33,23 @@ the SNR), which fits the 2-core time budget; ``--per-snr`` trains one model per 
 """
 from __future__ import annotations
 
-import argparse
-import concurrent.futures as cf
-import dataclasses
-import multiprocessing as mp
-import os
-import sys
 import time
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
-from tqdm.auto import tqdm
+STARTED = time.perf_counter()  # the printed wall time includes the imports below
+
+import argparse  # noqa: E402
+import concurrent.futures as cf  # noqa: E402
+import dataclasses  # noqa: E402
+import math  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -48,12 +60,20 @@ from jscgc.data import manifold_source  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
+from jscgc.types import Received  # noqa: E402
 from theory.check import (MIInterval, bound_rows, capacity_bits, mi_of_bits,  # noqa: E402
-                          mi_of_codebook, mi_of_samples)
-from theory.tasks import ToySource, awgn_sigma, default_sources, map_control  # noqa: E402
+                          mi_of_codebook, mi_of_samples, reference_values)
+from theory.tasks import ToySource, awgn_sigma, default_sources, map_control, posterior  # noqa: E402
 
 DEFAULT_METHODS = "jscgc,cjscc"
 PS = (0.05, 0.1, 0.2)
+ORDER = {"results": ["manifold", "decoder", "snr_db", "p"], "pe_curves": ["manifold", "decoder", "snr_db", "delta"],
+         "samples": ["manifold", "decoder", "snr_db", "i"]}
+"""The row order of each CSV (a fixed order, whatever order the workers finish in)."""
+
+
+class UsageError(ValueError):
+    """A bad input, reported as one line ``toy_manifold: …`` with exit status 2."""
 
 
 @dataclasses.dataclass
@@ -71,6 +91,9 @@ class Config:
     per_snr: bool
     seed: int
     workers: int
+    ref_n: int = 256        # ŷ per (sphere, SNR) for the SNIS references (the codebook uses all)
+    sw_n: int = 8           # ŷ per (source, SNR) for the sliced-W₂ distance
+    sw_samples: int = 64    # receiver and exact posterior samples per such ŷ
 
 
 def build_system(method: str, src: ToySource, cfg: Config):
@@ -109,21 +132,69 @@ def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config,
     return mi_of_samples(codes, awgn_sigma(snr), cfg.mi_batch, seed, capacity_bits(src.n_symbols, snr))
 
 
+def code_map(system, x: torch.Tensor):
+    """encode(points (K, m) array) -> codes (K, 2n) exactly as the batch ``x`` (B, m) was encoded.
+    The toy encoders' power normalisation (per sample or over the batch) is a per-sample map times one
+    scale per batch, so a new batch is encoded behind x[0] and rescaled to x[0]'s code norm."""
+    with torch.no_grad():
+        ref = system.encoder(x).flatten(1)[0].double().norm()
+
+    def encode(points: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            z = system.encoder(torch.cat([x[:1], torch.as_tensor(points, dtype=torch.float32)]))
+        z = z.flatten(1).double()
+        return (z[1:] * (ref / z[0].norm())).numpy()
+    return encode
+
+
+def receiver_samples(system, received: Received, n: int, k: int, steps: int, m: int, seed: int) -> np.ndarray:
+    """k receiver outputs for each of the first n ŷ of ``received``: (n, k, m)."""
+    sub = Received(received.symbols[:n].repeat_interleave(k, 0), received.snr_db[:n].repeat_interleave(k, 0))
+    with torch.no_grad():
+        out = system.receive(sub, torch.Generator().manual_seed(seed), steps, (n * k, m)).output
+    return out.double().numpy().reshape(n, k, m)
+
+
+def references(system, method: str, src: ToySource, snr: float, cfg: Config, x: torch.Tensor,
+               received: Received, xh: np.ndarray, mse: float, seed: int) -> tuple[dict, list[dict]]:
+    """The receiver against the Bayes-optimal receivers of its encoder (theory.check.reference_values)
+    on the first ``ref_n`` ŷ of the evaluation batch (all of them for the codebook, whose posterior is
+    exact and cheap). ``mse_gap`` is the receiver's MSE (``mse``, whole batch) over that of the optimum
+    of its kind: the exact posterior sampler (2 · MMSE) for a sampling receiver, the MMSE for a
+    deterministic one. Binary methods (BSC) get no references."""
+    if METHODS[method].binary:
+        return {}, [{} for _ in PS]
+    n = len(x) if src.points is not None else min(cfg.ref_n, len(x))
+    rng = np.random.default_rng(seed + 11)
+    y = received.symbols[:n].flatten(1).double().numpy()
+    post = posterior(src, y, awgn_sigma(snr), code_map(system, x), 1 + 2 * cfg.sw_samples, rng)
+    gen = receiver_samples(system, received, min(cfg.sw_n, n), cfg.sw_samples, cfg.euler_steps, src.m, seed + 13)
+    common, per_p = reference_values(x[:n].double().numpy(), xh[:n].astype(float), mse, post, gen,
+                                     src.distance, PS, src.points is not None, rng)
+    kind = "posterior_sampler" if METHODS[method].stochastic else "mmse"
+    common.update(mse_gap_reference=kind,
+                  mse_gap=common["mse_over_sampler_mse" if kind == "posterior_sampler" else "mse_over_mmse"])
+    return common, per_p
+
+
 def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed: int):
     """All rows of one (source, method, SNR), the P_e(δ) curve and a few samples."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.as_tensor(src.sample(cfg.eval_n, seed), dtype=torch.float32)
+    xt = torch.as_tensor(src.sample(cfg.eval_n, seed), dtype=torch.float32)
     with torch.no_grad():
-        xh = system.receive(system.transmit(x, snr, g), g, cfg.euler_steps, x.shape).output.numpy()
-    x = x.numpy()
+        received = system.transmit(xt, snr, g)
+        xh = system.receive(received, g, cfg.euler_steps, xt.shape).output.numpy()
+    x = xt.numpy()
     err = np.linalg.norm(xh - x, axis=1)
     mi, mi_lo, mi_hi = estimate_mi(system, method, src, snr, cfg, seed)
     common = {"manifold": src.name, "d": src.d, "m": src.m, "n_symbols": src.n_symbols,
               "snr_db": snr, "decoder": method, "mi_bits": mi, "mi_bits_low": mi_lo,
               "mi_bits_high": mi_hi, "capacity_bits": capacity(method, src, snr),
-              "C_paper": src.C, "dist_to_manifold_median": float(np.median(src.distance(xh))),
+              "C_paper": src.C, "diameter": src.diameter,
+              "dist_to_manifold_median": float(np.median(src.distance(xh))),
               "mse": float(np.mean(np.sum((xh - x) ** 2, axis=1)))}
-    rows = [{**common, **r} for r in bound_rows(err, mi, mi_hi, src, PS)]
+    ref, ref_p = references(system, method, src, snr, cfg, xt, received, xh, common["mse"], seed)
+    rows = [{**common, **r, **ref, **rp} for r, rp in zip(bound_rows(err, mi, mi_hi, src, PS), ref_p)]
     grid = np.linspace(0, src.diameter, 41)
     curve = [{"manifold": src.name, "decoder": method, "snr_db": snr, "delta": float(dl),
               "pe": float((err > dl).mean())} for dl in grid]
@@ -135,9 +206,11 @@ def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed:
 
 
 def run_job(job):
-    """Train one (source, method[, SNR]) model and evaluate it at its SNRs (in a worker)."""
+    """Train one (source, method[, SNR]) model and evaluate it at its SNRs (in a worker).
+    Returns (rows, curves, samples, timing)."""
     src_index, method, train_snr, eval_snrs, cfg = job
     torch.set_num_threads(1)
+    threadpool_limits(1)  # one BLAS thread per worker too (numpy's OpenBLAS would start one per core)
     src = default_sources()[src_index]
     seed = cfg.seed * 1000 + src_index * 10 + list(METHODS).index(method)
     torch.manual_seed(seed)
@@ -145,18 +218,19 @@ def run_job(job):
     tc = TrainConfig(steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
                      lr_schedule="cosine", warmup=min(50, cfg.train_steps // 10),
                      snr_db=train_snr, seed=seed, progress=False)
-    t0 = time.time()
+    t0 = time.perf_counter()
     losses = train(system, manifold_source(src), tc).losses
-    seconds = time.time() - t0
+    t1 = time.perf_counter()
     system.eval()
     out = ([], [], [])
     for snr in eval_snrs:
         for acc, part in zip(out, evaluate(system, method, src, snr, cfg, seed + 7)):
-            for r in part:
-                r["train_seconds"] = seconds
-                r["final_loss"] = float(np.mean(losses[-50:]))
             acc.extend(part)
-    return out
+    for r in out[0]:
+        r["final_loss"] = float(np.mean(losses[-50:]))
+    timing = {"source": src.name, "method": method, "train_snr_db": train_snr, "train_seconds": t1 - t0,
+              "evaluate_seconds": time.perf_counter() - t1}
+    return (*out, timing)
 
 
 def negative_control(seed: int = 0, n: int = 200_000) -> list[dict]:
@@ -169,19 +243,26 @@ def negative_control(seed: int = 0, n: int = 200_000) -> list[dict]:
               "n_symbols": src.n_symbols, "snr_db": ctrl.snr_db, "decoder": "map", "mi_bits": mi.bits,
               "mi_bits_low": mi.low, "mi_bits_high": mi.high,
               "capacity_bits": capacity_bits(src.n_symbols, ctrl.snr_db), "C_paper": src.C,
-              "dist_to_manifold_median": float(np.median(src.distance(ctrl.x_hat))),
+              "diameter": src.diameter, "dist_to_manifold_median": float(np.median(src.distance(ctrl.x_hat))),
               "mse": float(np.mean(ctrl.err ** 2))}
-    return [{**common, **r, "train_seconds": 0.0, "final_loss": float("nan")}
+    return [{**common, **r, "final_loss": float("nan")}
             for r in bound_rows(ctrl.err, mi.bits, mi.high, src, PS)]
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are UsageErrors (one line, exit 2, no usage block)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/toy_manifold", help="output folder (default %(default)s)")
-    p.add_argument("--snr", type=float, nargs="+", default=[-5, 0, 5, 10, 15, 20], help="SNRs in dB")
+    p.add_argument("--snr", type=float, nargs="*", default=[-5, 0, 5, 10, 15, 20], help="SNRs in dB")
     p.add_argument("--methods", default=DEFAULT_METHODS,
                    help=f"comma list from {','.join(METHODS)} (default %(default)s)")
-    p.add_argument("--train-steps", type=int, default=2000, help="optimiser steps per model")
+    p.add_argument("--train-steps", type=int, default=700, help="optimiser steps per model")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--hidden", type=int, default=128, help="width of the generator/decoder MLP")
@@ -189,6 +270,9 @@ def parse_args(argv):
     p.add_argument("--eval-n", type=int, default=4000, help="test samples per (source, SNR)")
     p.add_argument("--mi-batch", type=int, default=4096, help="reference batch of the MI sandwich")
     p.add_argument("--mi-batches", type=int, default=2, help="batches of the MI sandwich")
+    p.add_argument("--ref-n", type=int, default=256, help="ŷ per (sphere, SNR) for the SNIS references")
+    p.add_argument("--sw-n", type=int, default=8, help="ŷ per (source, SNR) for the sliced-W₂ distance")
+    p.add_argument("--sw-samples", type=int, default=64, help="samples per ŷ for the sliced-W₂ distance")
     p.add_argument("--per-snr", action="store_true", help="train one model per SNR (slower)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
@@ -196,72 +280,138 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="reduced run for tests (3 SNRs, short training)")
     p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
-    args = p.parse_args(argv)
-    methods = [m for m in args.methods.split(",") if m]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        p.error(f"--methods: unknown {bad}; expected a comma list from {','.join(METHODS)}")
+    return p
+
+
+def _check_numbers(args) -> list[str]:
+    """The methods, SNRs and counts are usable; returns the methods."""
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = sorted({m for m in methods if m not in METHODS})
+    if bad or not methods or len(set(methods)) != len(methods):
+        raise UsageError(f"--methods {args.methods!r}: expected distinct names from {','.join(METHODS)}"
+                         + (f" (unknown: {','.join(bad)})" if bad else ""))
+    if not args.snr or not all(math.isfinite(s) for s in args.snr) or len(set(args.snr)) != len(args.snr):
+        raise UsageError(f"--snr {' '.join(map(str, args.snr)) or '(none)'}: expected distinct finite SNRs in dB")
+    least = {"--train-steps": (args.train_steps, 1), "--batch-size": (args.batch_size, 1),
+             "--hidden": (args.hidden, 1), "--euler-steps": (args.euler_steps, 1), "--eval-n": (args.eval_n, 1),
+             "--mi-batch": (args.mi_batch, 2), "--mi-batches": (args.mi_batches, 1), "--ref-n": (args.ref_n, 1),
+             "--sw-n": (args.sw_n, 1), "--sw-samples": (args.sw_samples, 2), "--workers": (args.workers, 1)}
+    for name, (value, low) in least.items():
+        if value < low:
+            raise UsageError(f"{name} {value}: expected an integer >= {low}")
+    if not (math.isfinite(args.lr) and args.lr > 0) or args.seed < 0:
+        raise UsageError(f"--lr {args.lr} / --seed {args.seed}: expected a positive finite rate and a seed >= 0")
+    return methods
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """``out`` is (or can be made) a folder we can write in, holding no results unless ``overwrite``.
+    Writability is tried (a temporary folder in the nearest existing ancestor, then removed), since
+    permission bits say nothing when running as root."""
+    if (out / "results.csv").exists() and not overwrite:
+        raise UsageError(f"{out / 'results.csv'} exists; pass --overwrite or another --out")
+    anchor = out
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise UsageError(f"--out {out}: {anchor} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=anchor).cleanup()
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write in {anchor} ({err.strerror})") from None
+
+
+def parse_args(argv) -> tuple[argparse.Namespace, Config]:
+    """Parse and check every input (raises UsageError); nothing is written here."""
+    args = _parser().parse_args(argv)
     if args.quick:
         args.snr, args.train_steps, args.eval_n, args.mi_batch = [-5.0, 5.0, 20.0], 400, 1500, 1024
+    methods = _check_numbers(args)
+    _check_out(Path(args.out), args.overwrite)
     cfg = Config(snrs=[float(s) for s in args.snr], methods=methods, train_steps=args.train_steps,
                  batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                  euler_steps=args.euler_steps, eval_n=args.eval_n, mi_batch=args.mi_batch,
-                 mi_batches=args.mi_batches, per_snr=args.per_snr, seed=args.seed,
-                 workers=max(1, args.workers))
+                 mi_batches=args.mi_batches, ref_n=args.ref_n, sw_n=args.sw_n, sw_samples=args.sw_samples,
+                 per_snr=args.per_snr, seed=args.seed, workers=args.workers)
     return args, cfg
 
 
-def main(argv: list[str] | None = None) -> int:
-    args, cfg = parse_args(argv)
-    out = Path(args.out)
-    if (out / "results.csv").exists() and not args.overwrite:
-        print(f"toy_manifold: {out / 'results.csv'} exists; pass --overwrite or another --out",
-              file=sys.stderr)
-        return 2
-    t0 = time.time()
+def make_jobs(cfg: Config) -> list[tuple]:
+    """One job per (source, method[, SNR]), longest first (flows, then by source dimension), so that
+    the workers finish together (the longest-processing-time rule)."""
     snr_range = [min(cfg.snrs), max(cfg.snrs)] if len(cfg.snrs) > 1 else cfg.snrs[0]
     jobs = []
-    for i, _ in enumerate(default_sources()):
+    for i, src in enumerate(default_sources()):
         for method in cfg.methods:
+            cost = (2 if METHODS[method].stochastic else 1, src.m)
             if cfg.per_snr:
-                jobs += [(i, method, s, [s], cfg) for s in cfg.snrs]
+                jobs += [(cost, (i, method, s, [s], cfg)) for s in cfg.snrs]
             else:
-                jobs.append((i, method, snr_range, cfg.snrs, cfg))
-    rows, curves, samples = [], [], []
-    bar = tqdm(total=len(jobs), desc="toy_manifold (train + evaluate)", dynamic_ncols=True)
+                jobs.append((cost, (i, method, snr_range, cfg.snrs, cfg)))
+    return [job for _, job in sorted(jobs, key=lambda j: j[0], reverse=True)]
+
+
+def run_jobs(cfg: Config) -> tuple[list, list, list, list]:
+    """Every job, on ``cfg.workers`` forked processes (or here); rows, curves, samples, timings."""
+    jobs = make_jobs(cfg)
+    parts = []
     if cfg.workers > 1:
-        with cf.ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("fork")) as pool:
-            for r, c, s in (f.result() for f in _completed(pool, jobs, bar)):
-                rows += r; curves += c; samples += s  # noqa: E702
+        with cf.ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
+            futures = [pool.submit(run_job, j) for j in jobs]
+            for f in cf.as_completed(futures):
+                parts.append(f.result())
+                print(f"  trained + evaluated {len(parts)}/{len(jobs)}", file=sys.stderr, flush=True)
     else:
-        for job in jobs:
-            r, c, s = run_job(job)
-            rows += r; curves += c; samples += s  # noqa: E702
-            bar.update(1)
-    bar.close()
+        parts = [run_job(j) for j in jobs]
+    return tuple([x for part in parts for x in part[k]] for k in range(3)) + ([p[3] for p in parts],)
+
+
+def _frame(rows: list[dict], key: str):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    return df.sort_values(ORDER[key], kind="stable").reset_index(drop=True) if len(df) else df
+
+
+def write_results(out: Path, cfg: Config, rows, curves, samples):
+    """results.csv, pe_curves.csv, samples.csv (fixed row orders) and config.json; returns the results."""
+    df = _frame(rows, "results")
+    for name, frame in (("results", df), ("pe_curves", _frame(curves, "pe_curves")),
+                        ("samples", _frame(samples, "samples"))):
+        atomic_save(out / f"{name}.csv", lambda f, fr=frame: fr.to_csv(f, index=False))
+    atomic_write_json(out / "config.json", {**dataclasses.asdict(cfg), "torch": torch.__version__,
+                                            "ps": list(PS)})
+    return df
+
+
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
+    """Check every input, train and evaluate, write the results and figures; 2 on a bad input."""
+    started = time.perf_counter() if started is None else started
+    try:
+        args, cfg = parse_args(argv)
+    except UsageError as err:
+        print(f"toy_manifold: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    rows, curves, samples, jobs = run_jobs(cfg)
+    t1 = time.perf_counter()
     rows += negative_control(cfg.seed)
-    df = pd.DataFrame(rows).sort_values(["manifold", "decoder", "snr_db", "p"], kind="stable")
-    wall = time.time() - t0
-    atomic_save(out / "results.csv", lambda f: df.to_csv(f, index=False))
-    atomic_save(out / "pe_curves.csv", lambda f: pd.DataFrame(curves).to_csv(f, index=False))
-    atomic_save(out / "samples.csv", lambda f: pd.DataFrame(samples).to_csv(f, index=False))
-    atomic_write_json(out / "config.json", {**dataclasses.asdict(cfg), "wall_seconds": wall,
-                                            "torch": torch.__version__, "argv": argv or sys.argv[1:]})
+    df = write_results(out, cfg, rows, curves, samples)
+    t2 = time.perf_counter()
     if not args.no_figures:
         from paper_figures.toy_manifold import draw
-        draw(out)
+        draw(out, workers=cfg.workers)
+    wall = time.perf_counter() - started
+    atomic_write_json(out / "timings.json", {
+        "wall_seconds": wall, "startup_seconds": t0 - started, "jobs_seconds": t1 - t0,
+        "control_and_write_seconds": t2 - t1, "figures_seconds": time.perf_counter() - t2,
+        "jobs": sorted(jobs, key=lambda j: (j["source"], j["method"], str(j["train_snr_db"])))})
     _summary(df, wall, out)
     return 0
 
 
-def _completed(pool, jobs, bar):
-    futures = [pool.submit(run_job, j) for j in jobs]
-    for f in cf.as_completed(futures):
-        bar.update(1)
-        yield f
-
-
-def _summary(df: pd.DataFrame, wall: float, out: Path) -> None:
+def _summary(df, wall: float, out: Path) -> None:
     learned = df[df.decoder != "map"]
     flow = learned[learned.decoder == "jscgc"]
     print(f"toy_manifold: {len(df)} rows in {out}/results.csv, wall {wall:.1f} s")
@@ -273,11 +423,14 @@ def _summary(df: pd.DataFrame, wall: float, out: Path) -> None:
         print(f"  negative control: δ_emp = {ctrl.delta_emp.max():.3f}, paper δ* = "
               f"{ctrl.delta_star_paper.iloc[0]:.3f} (violated: {not ctrl.paper_bound_holds.all()}), "
               f"rigorous holds: {ctrl.bound_holds.all()}")
-    view = learned[learned.p == PS[1]].pivot_table(index=["manifold", "snr_db"], columns="decoder",
-                                                   values=["dist_to_manifold_median", "mse"])
-    with pd.option_context("display.width", 140, "display.precision", 3):
+    values = [v for v in ("dist_to_manifold_median", "mse", "mse_gap") if v in learned]
+    view = learned[np.isclose(learned.p, PS[1])].pivot_table(index=["manifold", "snr_db"], columns="decoder",
+                                                              values=values)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.precision", 3):
         print(view.to_string())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(started=STARTED))

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
+from scipy.stats import entropy
 
 from theory.bound import (bits_to_nats, continuum_fano_holds, delta_star, delta_star_continuum,
                           delta_star_nats, delta_star_rigorous, fano_check, kl2)
@@ -64,6 +65,55 @@ def test_fano_holds_on_random_joint_pmfs(k, l, seed):
     joint = rng.dirichlet(np.full(k * l, 0.3)).reshape(k, l)
     res = fano_check(joint)
     assert res.holds, res
+
+
+def _h_bits(p: float) -> float:
+    """Binary entropy in bits, written out here (not theory.bound.binary_entropy)."""
+    return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log1p(-p)) / math.log(2)
+
+
+@settings(max_examples=300)
+@given(mi, dims, consts, st.floats(0.0, 0.95))
+def test_rigorous_delta_is_where_fano_is_tight(i, d, C, p):
+    """δ*_p is the radius at which Fano's inequality for X uniform on K(δ) = C δ^(−d) cells,
+    (1 − p) log2 K(δ) − h(p) ≤ I (docs/theory.md, 'The finite-p formula'), holds with equality;
+    checked with K and h re-derived here. Kills a doubled (or dropped) h(p) in delta_star_rigorous
+    (tried: fails at the first p > 0), a misplaced (1 − p), and h(p) in nats."""
+    delta = float(delta_star_rigorous(i, d, C, p))
+    log2_k = math.log2(C) - d * math.log2(delta)
+    assert math.isclose((1 - p) * log2_k - _h_bits(p), i, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _fano_equality_joint(k: int, l: int, pe: float, rng) -> np.ndarray:
+    """A K × L joint pmf with P(x̂_MAP ≠ X | y) = pe for every y and the error spread evenly over the
+    other K − 1 symbols: Fano's inequality holds with equality, H(X | Y) = h(pe) + pe log2(K − 1)."""
+    p_y = rng.dirichlet(np.ones(l))
+    cond = np.full((k, l), pe / (k - 1))
+    cond[rng.integers(0, k, l), np.arange(l)] = 1 - pe
+    return cond * p_y
+
+
+@settings(max_examples=200)
+@given(st.integers(2, 7), st.integers(1, 6), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+def test_fano_check_is_fanos_bound_for_map_and_tight_in_the_equality_case(k, l, frac, seed):
+    """On a random joint pmf, fano_check's H(X|Y), MAP error and bound h(P_e) + P_e log2(K − 1) equal
+    independent computations (scipy's entropy; the argmax decoder), and the bound is ≥ H(X|Y); on
+    Fano's equality case the bound equals H(X|Y). Kills a lenient fano_check (tried each): log2 K in
+    place of log2(K − 1), any positive slack added to the bound, the error of a worse decoder than MAP
+    (e.g. maximising over the wrong axis) — each makes the bound exceed H(X|Y) where they are equal.
+    A looser tolerance inside ``holds`` itself survives (tried): on a valid pmf Fano always holds, so no
+    input can tell the two apart."""
+    rng = np.random.default_rng(seed)
+    joint = rng.dirichlet(np.full(k * l, 0.3)).reshape(k, l)
+    res = fano_check(joint)
+    p_y = joint.sum(0)
+    cond = sum(p_y[j] * entropy(joint[:, j] / p_y[j], base=2) for j in range(l) if p_y[j] > 0)
+    pe = 1 - sum(joint[np.argmax(joint[:, j]), j] for j in range(l))
+    assert res.cond_entropy == pytest.approx(cond, abs=1e-9) and res.pe_map == pytest.approx(pe, abs=1e-12)
+    assert res.fano_bound == pytest.approx(_h_bits(pe) + pe * math.log2(k - 1), abs=1e-9)
+    assert res.holds and res.cond_entropy <= res.fano_bound + 1e-9
+    tight = fano_check(_fano_equality_joint(k, l, frac * (k - 1) / k, rng))
+    assert tight.holds and tight.fano_bound == pytest.approx(tight.cond_entropy, abs=1e-9)
 
 
 @settings(max_examples=60)

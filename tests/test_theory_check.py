@@ -8,13 +8,13 @@ from scipy import integrate
 from scipy.optimize import brentq
 
 from theory.bound import binary_entropy, delta_star, delta_star_rigorous
-from theory.check import (bound_row_values, bound_rows, capacity_bits, delta_star_envelope,
+from theory.check import (binom_ppf, bound_row_values, bound_rows, capacity_bits, delta_star_envelope,
                           mi_of_bits, mi_of_codebook, mi_of_samples, quantile_ci)
 from theory.covering import sphere_pmax
 from theory.tasks import map_control, sphere_source
 
 ROW_KEYS = ["p", "delta_emp", "delta_emp_ci_low", "delta_emp_ci_high", "delta_star_paper",
-            "delta_star_rigorous", "delta_star_continuum", "bound_holds", "paper_bound_holds"]
+            "delta_star_rigorous", "C_rigorous", "delta_star_continuum", "bound_holds", "paper_bound_holds"]
 
 
 # ---- quantile_ci -------------------------------------------------------------------------------
@@ -158,3 +158,18 @@ def test_negative_control_violates_the_paper_and_not_the_rigorous_bound():
     assert all(r["delta_emp"] == 0 and r["delta_star_paper"] == pytest.approx(0.354, abs=2e-3)
                for r in rows)
     assert not any(r["paper_bound_holds"] for r in rows) and all(r["bound_holds"] for r in rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5000), st.floats(1e-6, 1 - 1e-6), st.floats(0.0, 1.0))
+def test_binom_ppf_is_scipys(n, level, q):
+    """quantile_ci's binomial quantile (no scipy.stats import) is the smallest k with P(B ≤ k) ≥ level,
+    and equals scipy.stats.binom.ppf at the levels a CI uses (0 < level < 1) except where P(B ≤ k)
+    equals the level to rounding (e.g. Binomial(35, ½) at ½), where the two CDF codes may round apart."""
+    from scipy import stats
+
+    k = binom_ppf(level, n, q)
+    cdf = stats.binom.cdf([k - 1, k], n, q)
+    assert cdf[1] >= level - 1e-12 and (k == 0 or cdf[0] < level + 1e-12)
+    if abs(cdf[0] - level) > 1e-12 and abs(cdf[1] - level) > 1e-12:
+        assert k == int(stats.binom.ppf(level, n, q))

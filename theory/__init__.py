@@ -4,7 +4,9 @@
 (S^d, flat T^d, swiss roll, Fibonacci codebooks), ``covering`` (exact 1/P_max, greedy nets,
 fits of C and d), ``mi`` (exact, sandwich, mixture, KSG and InfoNCE estimators; bits),
 ``dimension`` (Levina–Bickel, TwoNN), ``derivations`` (sympy checks of the paper's algebra),
-``tasks`` (the toy sources of known d with exact or upper-bounded P_max, and the MAP negative control) and
-``check`` (empirical δ with its CI, the valid δ* bounds and MI intervals for a measured system).
+``tasks`` (the toy sources of known d with exact or upper-bounded P_max, their posteriors, and the MAP
+negative control), ``bayes`` (Bayes-optimal receivers for a known code map: exact over a codebook, SNIS
+on a sphere) and ``check`` (empirical δ with its CI, the valid δ* bounds, MI intervals and the gaps to
+the Bayes-optimal receivers for a measured system).
 See docs/theory.md, 'Where Theorem 1 is loose', for where the published statement is loose.
 """

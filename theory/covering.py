@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 from scipy.special import betainc
-from sklearn.neighbors import KDTree
 
 from theory.manifolds import FlatTorus, Sphere, ball_volume
 
@@ -68,6 +67,7 @@ def greedy_net_count(points: np.ndarray, eps: float, seed: int = 0) -> int:
     ε of one, so N_cov(ε) ≤ count ≤ M(ε) ≤ 1 / P_max(ε/2) when the cloud is dense."""
     if eps <= 0:
         raise ValueError(f"greedy_net_count: eps must be positive, got {eps}")
+    from sklearn.neighbors import KDTree  # imported here: the toy runner does not need scikit-learn
     tree = KDTree(points)
     covered = np.zeros(len(points), bool)
     count = 0
@@ -114,10 +114,18 @@ def pmax_for(manifold, centres: str = "manifold"):
     raise ValueError(f"pmax_for: no exact P_max for {type(manifold).__name__} with centres={centres!r}")
 
 
-def discrete_pmax_upper(points: np.ndarray, eps) -> np.ndarray:
+def sorted_distances(points: np.ndarray) -> np.ndarray:
+    """Each point's Euclidean distances to all points of the set, ascending: (K, m) -> (K, K)."""
+    p = np.asarray(points, float)
+    return np.sort(np.sqrt(np.sum((p[:, None, :] - p[None, :, :]) ** 2, axis=-1)), axis=1)
+
+
+def discrete_pmax_upper(points: np.ndarray, eps, dist: np.ndarray | None = None) -> np.ndarray:
     """An upper bound on P_max(ε) for X uniform on a finite set, centres anywhere: a ball of
-    radius ε holding points lies inside the 2ε-ball around any one of them."""
-    tree = KDTree(points)
+    radius ε holding points lies inside the 2ε-ball around any one of them, so
+    P_max(ε) ≤ max_i #{j : ‖x_i − x_j‖ ≤ 2ε} / K. ``dist``: ``sorted_distances(points)``, if already
+    computed. Returns an array of eps's shape (at least 1-D)."""
+    dist = sorted_distances(points) if dist is None else dist
     eps = np.atleast_1d(np.asarray(eps, float))
-    return np.array([tree.query_radius(points, r=2 * e, count_only=True).max() / len(points)
-                     for e in eps])
+    counts = np.stack([np.searchsorted(row, 2 * eps.ravel(), side="right") for row in dist])
+    return (counts.max(axis=0) / len(dist)).reshape(eps.shape)
