@@ -182,7 +182,7 @@ def _jscgc_image(preset: Preset, extractor: nn.Module, recipe: RecipeConfig) -> 
                         anchor_lowpass=recipe.anchor_lowpass)
 
 
-@_method("jscgc", True, "JSCGC (our recipe)",
+@_method("jscgc", True, "JSCGC",
          "MambaJSCC encoder + Z-Image/CA-Adapter flow generator, trained and sampled with the preset's recipe")
 class _JSCGC:
     @staticmethod
@@ -194,7 +194,7 @@ class _JSCGC:
         return JSCGC(_toy_encoder(spec), AWGN(), _toy_velocity(spec), (spec.dim,))
 
 
-@_method("jscgc-paper", True, "JSCGC (paper)",
+@_method("jscgc-paper", True, "JSCGC (paper recipe)",
          "the paper as written: Gaussian start, Eq. 10 end to end with the encoder trained throughout, Eq. 14")
 class _JSCGCPaper:
     @staticmethod
