@@ -119,6 +119,7 @@ def _run_record(name: str, preset, train_cfg, args, fingerprint: str) -> dict:
 
 
 def _describe_difference(recorded: dict, wanted: dict) -> str:
+    wanted = json.loads(json.dumps(wanted, default=str))          # compared as JSON, as run.json stores it
     if recorded.get("preset", {}).get("name") != wanted["preset"]["name"]:
         return f"built with preset {recorded.get('preset', {}).get('name')}, this run uses {wanted['preset']['name']}"
     keys = [k for k in wanted if recorded.get(k) != wanted[k]]
