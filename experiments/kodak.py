@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, folder_name  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, folder_name, unwritable_reason  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
@@ -173,18 +173,9 @@ def _check_numbers(args) -> list[str]:
 
 
 def _check_writable(out: Path) -> None:
-    """``out`` can be created: its nearest existing ancestor is a folder we can write in (tried, then undone)."""
-    import tempfile
-
-    anchor = out
-    while not anchor.exists():
-        anchor = anchor.parent
-    if not anchor.is_dir():
-        raise UsageError(f"--out {out}: {anchor} is a file, not a folder")
-    try:
-        tempfile.TemporaryDirectory(dir=anchor).cleanup()
-    except OSError as err:
-        raise UsageError(f"--out {out}: cannot write in {anchor} ({err.strerror})") from None
+    why = unwritable_reason(out)
+    if why:
+        raise UsageError(f"--out {out}: {why}")
 
 
 def _check_images(args, preset, root) -> list:

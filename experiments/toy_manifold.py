@@ -44,7 +44,6 @@ import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -57,7 +56,7 @@ if str(ROOT) not in sys.path:
 
 from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
+from jscgc.io import unwritable_reason, atomic_save, atomic_write_json  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 from jscgc.types import Received  # noqa: E402
@@ -310,15 +309,9 @@ def _check_out(out: Path, overwrite: bool) -> None:
     permission bits say nothing when running as root."""
     if (out / "results.csv").exists() and not overwrite:
         raise UsageError(f"{out / 'results.csv'} exists; pass --overwrite or another --out")
-    anchor = out
-    while not anchor.exists() and anchor != anchor.parent:
-        anchor = anchor.parent
-    if not anchor.is_dir():
-        raise UsageError(f"--out {out}: {anchor} is a file, not a folder")
-    try:
-        tempfile.TemporaryDirectory(dir=anchor).cleanup()
-    except OSError as err:
-        raise UsageError(f"--out {out}: cannot write in {anchor} ({err.strerror})") from None
+    why = unwritable_reason(out)
+    if why:
+        raise UsageError(f"--out {out}: {why}")
 
 
 def parse_args(argv) -> tuple[argparse.Namespace, Config]:

@@ -78,3 +78,19 @@ def atomic_dir(final: str | os.PathLike, fill: Callable[[Path], None]) -> None:
 def folder_name(label: str) -> str:
     """A result label as a folder name: "jscgc (sample)" -> "jscgc_sample" (ASCII letters, digits, _ and -)."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", label).strip("_")
+
+
+def unwritable_reason(out: str | os.PathLike) -> str | None:
+    """Why folder ``out`` cannot be created and written, or None. Writability is tried (a temporary folder
+    in the nearest existing ancestor, then removed), since permission bits say nothing when running as root."""
+    out = Path(out)
+    anchor = out
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        return f"{anchor} is a file, not a folder"
+    try:
+        tempfile.TemporaryDirectory(dir=anchor).cleanup()
+    except OSError as err:
+        return f"cannot write in {anchor} ({err.strerror})"
+    return None
