@@ -54,7 +54,7 @@ def test_ms_ssim_standard_case_is_torchmetrics_exactly():
     x = image(size=(2, 3, 192, 176))
     y = blur(x, 1.0)
     assert M.ms_ssim_scales(176) == 5
-    assert torch.equal(M.ms_ssim(x, y), _tm_ms_ssim(x, y))           # default betas, bit for bit
+    assert torch.allclose(M.ms_ssim(x, y), _tm_ms_ssim(x, y), rtol=0, atol=1e-6)     # default betas
 
 
 @pytest.mark.parametrize("side", [41, 100, 128])
@@ -63,7 +63,37 @@ def test_ms_ssim_fewer_scales_match_torchmetrics_where_it_accepts_the_size(side)
     y = blur(x, 1.0)
     scales = M.ms_ssim_scales(side)
     betas = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales]
-    assert torch.equal(M.ms_ssim(x, y), _tm_ms_ssim(x, y, tuple(b / sum(betas) for b in betas)))
+    expected = _tm_ms_ssim(x, y, tuple(b / sum(betas) for b in betas))
+    assert torch.allclose(M.ms_ssim(x, y), expected, rtol=0, atol=1e-6)
+
+
+def test_ms_ssim_every_side_from_32_to_200_runs_and_matches_torchmetrics_where_it_accepts():
+    """Issue #17: every side 32..200 px (non-square, short side = side) gives a value in (0, 1); wherever
+    torchmetrics' MS-SSIM accepts the size with the same scales and betas, the two agree to 1e-6."""
+    compared = 0
+    for side in range(32, 201):
+        x = image(seed=side, size=(1, 3, side, side + 5))
+        y = blur(x, 1.0)
+        value = M.ms_ssim(x, y)
+        assert 0 < value.item() < 1, side
+        betas = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:M.ms_ssim_scales(side)]
+        betas = tuple(b / sum(betas) for b in betas) if len(betas) < 5 else betas
+        try:
+            expected = _tm_ms_ssim(x, y, betas)
+        except ValueError:                      # torchmetrics' size guard (see ms_ssim's docstring)
+            continue
+        assert torch.allclose(value, expected, rtol=0, atol=1e-6), side
+        compared += 1
+    assert compared >= 100                      # most sizes are comparable: the comparison really ran
+
+
+def test_separable_blur_is_torchmetrics_gaussian_conv():
+    """The separable window filter equals one grouped 11x11 conv2d with the outer-product kernel."""
+    x = torch.rand(2, 3, 40, 37, dtype=torch.float64)
+    g = torch.tensor(M._gaussian_window(), dtype=torch.float64)
+    kernel = (g[:, None] * g[None, :]).expand(3, 1, 11, 11)
+    assert abs(sum(M._gaussian_window()) - 1) < 1e-12 and g[5] == g.max()
+    assert torch.allclose(M._separable_blur(x, M._gaussian_window()), F.conv2d(x, kernel, groups=3), atol=1e-14)
 
 
 @pytest.mark.parametrize("side,scales", [(96, 4), (41, 2), (43, 2), (81, 3), (98, 4), (161, 4), (175, 4)])
