@@ -78,6 +78,13 @@ VARIANTS: dict[str, tuple[str, dict, float, str]] = {
                                                "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.1"),
     "pm_pixel_s05_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.5, "mse_share": 1 / 7,
                                                "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.5"),
+    # issue 17's re-check of the `small`/`default` recipe on BSDS500 val: the `small` preset's plan exactly
+    # (run with --steps 1600: a pixel-MSE stage of 1/4, then the flow), σ varied, no anchor in the output
+    # (the anchors are scored as extra receivers of the same sample)
+    **{f"small_s{s:02d}": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": s / 10, "mse_share": 0.25,
+                                                 "mse_loss": "pixel", "anchor_lowpass": 0}}, 1.0,
+                           f"the small preset's plan (pixel-MSE stage 1/4 of the budget, then flow), σ = {s / 10:g}")
+       for s in (1, 3, 5)},
 }
 PICTURES = 4                    # the first validation images are saved as picture grids
 #: extra receivers of the same trained system and sample (posterior-mean variants); order: μ, ÷16, ÷8

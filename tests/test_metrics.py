@@ -288,3 +288,26 @@ def test_patch_fd_grows_monotonically_with_blur():
     refs = _set(20)
     fd = [M.patch_fd(refs, [blur(r, s) for r in refs]) for s in (0.5, 1.0, 1.5, 2.0, 3.0)]
     assert 0 < fd[0] and all(a < b for a, b in zip(fd, fd[1:])), fd
+
+
+def test_memoised_features_encode_each_content_once_and_never_confuse_two():
+    calls = []
+
+    def features(images):
+        calls.append(images.shape)
+        return images.flatten(1).double().numpy() * 2
+
+    memo = M.MemoisedFeatures(features, size=2)
+    a, b = image(seed=1, size=(1, 3, 16, 16)), image(seed=2, size=(1, 3, 16, 16))
+    first = memo(a)
+    assert np.array_equal(memo(a.clone()), first) and len(calls) == 1        # same content: one encode
+    assert not np.array_equal(memo(b), first) and len(calls) == 2             # other content: encoded
+    changed = a.clone()
+    changed[0, 0, 0, 0] += 1e-3
+    memo(changed)
+    assert len(calls) == 3                                                     # one changed pixel: a miss
+    memo(a)
+    assert len(calls) == 4                                                     # evicted (size 2): encoded again
+    before = len(calls)
+    M.set_frechet([a, b], [b.clone(), a.clone()], memo)                       # a is cached, b was evicted
+    assert len(calls) == before + 1
