@@ -134,19 +134,22 @@ class LatentSystem(nn.Module):
         return self.inner.transmit(self.latents_of(images), snr_db, generator)
 
     def receive(self, received: Received, generator=None, steps: int = 9,
-                shape: tuple[int, ...] | None = None) -> Reception:
+                shape: tuple[int, ...] | None = None, anchor_lowpass: int | None = None, **inner) -> Reception:
         """For an image ``shape`` (B, 3, H, W): the decoded sample, the decoded estimate (one decode each)
-        and the output (the sample, anchored to the estimate's coarse band when ``anchor_lowpass``)."""
+        and the output (the sample, anchored to the estimate's coarse band when ``anchor_lowpass``, by
+        default the factor built with, 0 for none). ``inner``: the inner system's sampling options
+        (``prior_noise``, ``guidance`` of a JSCGC), for this call only."""
         if shape is None:
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
-        r = self.inner.receive(received, generator, steps, self.latent_shape(shape))
+        factor = self.anchor_lowpass if anchor_lowpass is None else anchor_lowpass
+        r = self.inner.receive(received, generator, steps, self.latent_shape(shape), **inner)
         with torch.no_grad():
             sample = self.extractor.decode(r.sample)
             if r.estimate is None or r.estimate is r.sample:
                 estimate = None if r.estimate is None else sample
             else:
                 estimate = self.extractor.decode(r.estimate)
-        output = anchor(sample, estimate, self.anchor_lowpass) if self.anchor_lowpass else sample
+        output = anchor(sample, estimate, factor) if factor else sample
         return Reception(output, sample, estimate)
 
     def forward(self, images, snr_db, generator=None, steps: int = 9) -> torch.Tensor:

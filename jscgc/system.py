@@ -188,12 +188,16 @@ class JSCGC(CommSystem):
         with torch.no_grad():
             return -run_once(self.prior_net if self.prior_net is not None else self.velocity, received, shape)
 
-    def start(self, mu: torch.Tensor | None, shape: tuple[int, ...], generator=None, device=None) -> torch.Tensor:
-        """x1, the start of the Euler steps at t = 1 (B, *S): ε, μ + ε (one-shot) or μ + σ ε (posterior mean)."""
+    def start(self, mu: torch.Tensor | None, shape: tuple[int, ...], generator=None, device=None,
+              prior_noise: float | None = None) -> torch.Tensor:
+        """x1, the start of the Euler steps at t = 1 (B, *S): ε, μ + ε (one-shot) or μ + σ ε (posterior mean,
+        σ = ``prior_noise``, by default the one trained with)."""
         eps = torch.randn(shape, generator=generator, device=device if mu is None else mu.device)
         if mu is None:
             return eps
-        return mu + (self.prior_noise if self.prior == "posterior_mean" else 1.0) * eps
+        if self.prior != "posterior_mean":
+            return mu + eps
+        return mu + (self.prior_noise if prior_noise is None else prior_noise) * eps
 
     def mse_loss(self, x0, snr_db, generator=None):
         """Stage "mse": E ||μ(ŷ) − x0||² with ŷ through the channel (gradients reach the encoder)."""
@@ -213,12 +217,16 @@ class JSCGC(CommSystem):
         cond = drop_condition(received, self.cond_dropout, generator) if self.cond_dropout > 0 else received
         return flow_matching_loss(self.velocity, x0, cond, generator, x1=x1, schedule=self.time_schedule) + extra
 
-    def receive(self, received, generator=None, steps=9, shape=None) -> Reception:
-        """Sample x̂ ~ q(x | ŷ) with ``steps`` Euler steps (Eq. 14) from the prior's start; (B, *S) each."""
+    def receive(self, received, generator=None, steps=9, shape=None, prior_noise: float | None = None,
+                guidance: float | None = None) -> Reception:
+        """Sample x̂ ~ q(x | ŷ) with ``steps`` Euler steps (Eq. 14) from the prior's start; (B, *S) each.
+        ``prior_noise`` (posterior-mean prior) and ``guidance`` override, for this call only, the σ and w
+        the system was built with: the sampling-time dial of :mod:`jscgc.dial`."""
         shape = tuple(shape) if shape is not None else (received.symbols.shape[0], *self.data_shape)
         mu = self.prior_estimate(received, shape)
-        x1 = self.start(mu, shape, generator, received.symbols.device)
-        velocity = self.velocity if self.guidance == 1.0 else Guided(self.velocity, self.guidance)
+        x1 = self.start(mu, shape, generator, received.symbols.device, prior_noise)
+        w = self.guidance if guidance is None else guidance
+        velocity = self.velocity if w == 1.0 else Guided(self.velocity, w)
         sample = euler_sample(velocity, received, shape, steps, generator, x1=x1)
         return Reception(sample, sample, mu)
 

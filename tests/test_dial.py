@@ -1,0 +1,85 @@
+"""The sampling-time dial (jscgc.dial, issue #20): averaging, diversity, and that the dial moves a
+receiver for one call without changing the system."""
+import itertools
+
+import pytest
+import torch
+
+from jscgc import AWGN, JSCGC
+from jscgc.dial import Dial, average_and_diversity, receive
+from jscgc.encoders import MLPEncoder
+from jscgc.generators import MLPVelocity
+from jscgc.latent_system import anchor
+from jscgc.latents import TAEF2
+from jscgc.methods import build_method
+from jscgc.presets import get_preset
+
+
+def test_diversity_is_the_mean_pairwise_squared_distance():
+    g = torch.Generator().manual_seed(0)
+    samples = torch.randn(5, 3, 4, 2, generator=g)                   # N = 5 draws of a batch of 3
+    mean, div = average_and_diversity(samples)
+    assert torch.allclose(mean, samples.mean(0))
+    pairs = [(samples[i] - samples[j]).pow(2).flatten(1).mean(1) for i, j in itertools.combinations(range(5), 2)]
+    assert torch.allclose(div, torch.stack(pairs).mean(0), atol=1e-6)
+    assert average_and_diversity(samples[:1])[1] is None
+
+
+def test_diversity_of_gaussian_draws_is_twice_the_variance():
+    g = torch.Generator().manual_seed(1)
+    samples = 0.5 * torch.randn(400, 2, 64, generator=g)            # variance 0.25 per element
+    _, div = average_and_diversity(samples)
+    assert torch.allclose(div, torch.full((2,), 0.5), rtol=0.05)
+
+
+def test_parse_label_and_bad_settings():
+    d = Dial.parse("samples=4, prior_noise=0.1,anchor=0")
+    assert d == Dial(samples=4, prior_noise=0.1, anchor=0)
+    assert d.label() == "N=4, σ=0.1, anchor ÷0" and Dial().label() == "as built"
+    for text, match in [("samples=0", "samples=0"), ("stepz=3", "stepz"), ("steps=two", "steps='two'"),
+                        ("prior_noise=-1", "prior_noise"), ("anchor=-8", "anchor")]:
+        with pytest.raises(ValueError, match=match):
+            Dial.parse(text)
+
+
+def _pm_system(sigma=0.3):
+    torch.manual_seed(0)
+    return JSCGC(MLPEncoder(2, 1, hidden=8), AWGN(), MLPVelocity(2, 1, hidden=16), (2,), prior="posterior_mean",
+                 prior_noise=sigma, mse_share=0.5).eval()
+
+
+def test_default_dial_is_the_system_and_sigma_moves_only_this_call():
+    system = _pm_system()
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(2))
+    received = system.transmit(x, 5.0, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        plain = system.receive(received, torch.Generator().manual_seed(4), 5, x.shape)
+        dialled = receive(system, received, Dial(steps=5), torch.Generator().manual_seed(4), x.shape)
+        assert torch.equal(plain.output, dialled.output) and dialled.diversity is None
+        at_zero = receive(system, received, Dial(samples=3, prior_noise=0.0), torch.Generator().manual_seed(4), x.shape)
+        wide = receive(system, received, Dial(samples=3, prior_noise=1.0), torch.Generator().manual_seed(4), x.shape)
+    assert system.prior_noise == 0.3                                   # untouched
+    assert torch.allclose(at_zero.diversity, torch.zeros(6), atol=1e-10)   # σ = 0: every draw starts at μ(ŷ)
+    assert (wide.diversity > 1e-4).all()
+
+
+def test_a_dial_setting_the_system_has_no_use_for_is_refused():
+    gaussian = JSCGC(MLPEncoder(2, 1, hidden=8), AWGN(), MLPVelocity(2, 1, hidden=16), (2,))
+    received = gaussian.transmit(torch.zeros(2, 2), 0.0)
+    with pytest.raises(ValueError, match="prior_noise needs"):
+        receive(gaussian, received, Dial(prior_noise=0.1), shape=(2, 2))
+    with pytest.raises(ValueError, match="anchor needs an image system"):
+        receive(gaussian, received, Dial(anchor=8), shape=(2, 2))
+
+
+def test_image_dial_anchors_the_average_once():
+    system = build_method("jscgc", get_preset("tiny"), TAEF2()).eval()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    received = system.transmit(x, 0.0, torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        raw = receive(system, received, Dial(steps=2, samples=2, anchor=0), torch.Generator().manual_seed(7), x.shape)
+        built = receive(system, received, Dial(steps=2, samples=2), torch.Generator().manual_seed(7), x.shape)
+    assert raw.samples.shape == (2, 1, 3, 64, 64)
+    assert torch.allclose(raw.output, raw.samples.mean(0))
+    assert torch.allclose(built.output, anchor(raw.samples.mean(0), raw.estimate, system.anchor_lowpass), atol=1e-6)
+    assert system.anchor_lowpass == 8
