@@ -1,0 +1,18 @@
+"""Figures drawn from the saved results of the experiments (PNG for reading, PDF for papers)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def save_figure(fig, out: Path, name: str) -> None:
+    """``out/name.png`` (200 dpi) and ``out/name.pdf``, each written atomically; the PDF carries no time
+    stamp, so a rerun writes the same bytes. Closes the figure."""
+    import matplotlib.pyplot as plt
+
+    from jscgc.io import atomic_save
+
+    for ext in ("png", "pdf"):
+        meta = {"CreationDate": None} if ext == "pdf" else {}
+        atomic_save(Path(out) / f"{name}.{ext}",
+                    lambda f: fig.savefig(f, dpi=200, bbox_inches="tight", metadata=meta))
+    plt.close(fig)

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.io import atomic_save, folder_name  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
+from jscgc.io import folder_name  # noqa: E402
 from jscgc.methods import METHODS  # noqa: E402
 from jscgc.metrics import METRICS  # noqa: E402
 
@@ -40,12 +41,6 @@ def label(receiver: str) -> str:
     return LABELS.get(base, base) + (f" ({rest}" if rest else "")
 PANELS = ["psnr", "ms_ssim", "lpips", "dino", "rfid", "psnr_lp16", "colour_dist", "latent_fd", "psd_dist",
           "hf_ratio"]
-
-
-def _save(fig, out: Path, name: str) -> None:
-    for ext in ("png", "pdf"):
-        atomic_save(out / f"{name}.{ext}", lambda f: fig.savefig(f, dpi=200, bbox_inches="tight"))
-    plt.close(fig)
 
 
 def _read(path: Path) -> np.ndarray:
@@ -76,7 +71,7 @@ def fig3(results: Path, methods: list[str], snrs: list[float]) -> None:
         axes[i][0].text(-0.05, 0.5, n, transform=axes[i][0].transAxes, rotation=90, va="center",
                         ha="right", fontsize=8)
     fig.suptitle(f"Reconstructions at {snr5:g} dB SNR", y=1.0)
-    _save(fig, results, "fig3_methods")
+    save_figure(fig, results, "fig3_methods")
 
     n = names[0]
     fig, axes = plt.subplots(len(methods), len(snrs) + 1, figsize=(2.4 * (len(snrs) + 1), 1.7 * len(methods)),
@@ -95,7 +90,7 @@ def fig3(results: Path, methods: list[str], snrs: list[float]) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(f"{n} across SNRs", y=1.0)
-    _save(fig, results, "fig3_snr")
+    save_figure(fig, results, "fig3_snr")
 
 
 def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
@@ -121,7 +116,7 @@ def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
     note = ("not measured (no weights): " + ", ".join(sorted(unavailable))) if unavailable else ""
     fig.suptitle("Kodak, CBR 1/384" + (f" — {note}" if note else ""), fontsize=9, y=1.01)
     fig.tight_layout()
-    _save(fig, results, "fig4_metrics")
+    save_figure(fig, results, "fig4_metrics")
 
 
 def draw(results: str | Path) -> None:

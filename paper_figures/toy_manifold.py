@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.io import atomic_save  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
 from jscgc.methods import METHODS  # noqa: E402
 from theory.bound import delta_star  # noqa: E402
 
@@ -29,16 +29,6 @@ P_SHOWN = 0.1
 VACUOUS = 1e-9
 """A rigorous δ* below this is 0 up to rounding: the bound says nothing (vacuous)."""
 LABELS = {**{name: m.label for name, m in METHODS.items()}, "map": "exact MAP (control)"}
-
-
-def _save(fig, out: Path, name: str) -> None:
-    import matplotlib.pyplot as plt
-
-    for ext in ("png", "pdf"):
-        meta = {"CreationDate": None} if ext == "pdf" else {}  # no time stamp: reruns write the same bytes
-        atomic_save(out / f"{name}.{ext}",
-                    lambda f: fig.savefig(f, dpi=200, bbox_inches="tight", metadata=meta))
-    plt.close(fig)
 
 
 def _capacity_lines(ax, sub: pd.DataFrame) -> None:
@@ -83,7 +73,7 @@ def delta_vs_mi(df: pd.DataFrame, out: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=6, frameon=False)
     fig.suptitle("Empirical δ at P_e = 0.1 (95% CI) against the paper's and the rigorous bound")
-    _save(fig, out, "delta_vs_mi")
+    save_figure(fig, out, "delta_vs_mi")
 
 
 def distance_vs_snr(df: pd.DataFrame, out: Path) -> None:
@@ -98,7 +88,7 @@ def distance_vs_snr(df: pd.DataFrame, out: Path) -> None:
     g.set_axis_labels("SNR [dB]", "median distance of x̂ to the support")  # the outer panels only
     g.set_titles("{col_name}")
     g.figure.subplots_adjust(wspace=0.35)
-    _save(g.figure, out, "distance_vs_snr")
+    save_figure(g.figure, out, "distance_vs_snr")
 
 
 def samples_scatter(samples: pd.DataFrame, out: Path) -> None:
@@ -125,7 +115,7 @@ def samples_scatter(samples: pd.DataFrame, out: Path) -> None:
     axes[0][0].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     fig.suptitle("S¹: samples of each receiver at the lowest and highest SNR", y=1.02)
-    _save(fig, out, "samples_scatter")
+    save_figure(fig, out, "samples_scatter")
 
 
 FIGURES = ("delta_vs_mi", "distance_vs_snr", "samples_scatter")
