@@ -35,6 +35,7 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, folder_name, unwritable_reason  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
@@ -67,6 +69,10 @@ def parse_args(argv):
     p.add_argument("--snr", type=float, nargs="+", default=[-5.0, 0.0, 5.0, 10.0], help="test SNRs (dB)")
     p.add_argument("--steps", type=int, default=9, help="Euler steps of the generator")
     p.add_argument("--samples", type=int, default=1, help="samples per ŷ for stochastic receivers")
+    p.add_argument("--dial", action="append", default=[], metavar="SETTINGS",
+                   help="an extra operating point of the --dial-methods receivers (jscgc.dial), e.g. "
+                        "'samples=4' or 'prior_noise=0.1,anchor=0'; repeat for more; scored as '<method> [<settings>]'")
+    p.add_argument("--dial-methods", default="jscgc", help="comma list of the methods the --dial points apply to")
     p.add_argument("--images", default=None, help="comma list of Kodak names (default: all 24)")
     p.add_argument("--crop", type=int, default=None, help="centre-crop the Kodak images (default: whole images)")
     p.add_argument("--downscale", type=int, default=None,
@@ -151,6 +157,7 @@ class Setup:
     device: torch.device
     records: dict
     data: FolderCrops | None = None
+    dials: tuple = ()
 
 
 def _check_numbers(args) -> list[str]:
@@ -169,7 +176,23 @@ def _check_numbers(args) -> list[str]:
         raise UsageError(f"--downscale {args.downscale}: expected an integer factor >= 1")
     if args.train_steps is not None and args.train_steps < 1:
         raise UsageError(f"--train-steps {args.train_steps}: expected a positive step budget")
+    dial_methods = [m.strip() for m in args.dial_methods.split(",") if m.strip()]
+    if args.dial and not set(dial_methods) <= set(methods):
+        raise UsageError(f"--dial-methods {args.dial_methods!r}: expected some of the --methods {methods}")
     return methods
+
+
+def _check_dials(args) -> tuple:
+    """The --dial points, parsed over the run's own Euler steps (a point that names none uses --steps)."""
+    dials = []
+    for text in args.dial:
+        try:
+            dials.append(Dial.parse(text, base=Dial(steps=args.steps)))
+        except ValueError as err:
+            raise UsageError(f"--dial {text!r}: {err}") from None
+    if len({d.label() for d in dials} | {Dial(steps=args.steps).label()}) != len(dials) + 1:
+        raise UsageError(f"--dial {args.dial}: expected distinct points, none equal to the default receiver")
+    return tuple(dials)
 
 
 def _check_writable(out: Path) -> None:
@@ -269,7 +292,7 @@ def check_inputs(args) -> Setup:
         raise UsageError(str(err)) from None
     ready, missing = available_metrics(None, extractor=taef2)
     return Setup(preset, methods, images, train_cfg, out, extractor, ready, missing,
-                 torch.device("cuda" if cuda else "cpu"), records, data)
+                 torch.device("cuda" if cuda else "cpu"), records, data, _check_dials(args))
 
 
 def _estimate_cpu_seconds(setup: Setup, args) -> float:
@@ -287,14 +310,18 @@ def dry_pass(setup: Setup, args) -> None:
     for method in setup.methods:
         torch.manual_seed(args.seed)
         system = build_method(method, setup.preset, setup.extractor).eval()
+        points = [Dial(steps=1)] + [replace(d, steps=1, samples=min(d.samples, 2)) for d in _dials_of(method, setup, args)]
         for image in shapes.values():
             x = image[None]
-            for snr in args.snr:
+            for snr, dial in ((snr, dial) for snr in args.snr for dial in points):
                 g = torch.Generator().manual_seed(image_seed(args.seed, "dry", snr))
-                with torch.no_grad():
-                    r = system.receive(system.transmit(x, snr, g), g, 1, tuple(x.shape))
+                try:
+                    with torch.no_grad():
+                        r = dial_receive(system, system.transmit(x, snr, g), dial, g, tuple(x.shape))
+                except ValueError as err:
+                    raise UsageError(f"--dial for {method}: {err}") from None
                 if not torch.isfinite(r.output).all():
-                    raise UsageError(f"method {method} gives non-finite outputs at {snr} dB")
+                    raise UsageError(f"method {method} gives non-finite outputs at {snr} dB ({dial.label()})")
             evaluate_images(x, r.output.clamp(0, 1), setup.ready)
         del system
     refs = [image[None] for image in shapes.values()]
@@ -348,38 +375,62 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
 
 
 def _receivers(name: str, system) -> list[tuple[str, str]]:
-    """(row label, Reception field) of each receiver a trained system gives: its output, and for an
-    anchored system also its generator's own sample."""
+    """(row label, field) of each receiver a trained system gives at its own operating point: its
+    output, and for an anchored system also its generator's own sample."""
     if isinstance(system, LatentSystem) and system.anchor_lowpass:
         return [(name, "output"), (f"{name} (sample)", "sample")]
     return [(name, "output")]
 
 
+def _dials_of(method: str, setup: Setup, args) -> tuple:
+    """The --dial points that apply to ``method`` (those of --dial-methods)."""
+    return setup.dials if method in [m.strip() for m in args.dial_methods.split(",")] else ()
+
+
+def _points(name: str, system, setup: Setup, args) -> list[tuple[Dial, list[tuple[str, str]], int]]:
+    """(dial, receivers, seed offset) per operating point: the system as built (at --steps), then each --dial
+    point as one more receiver ``<name> [<settings>]`` with its own random stream."""
+    points = [(Dial(steps=args.steps), _receivers(name, system), 0)]
+    for k, dial in enumerate(_dials_of(name, setup, args), start=1):
+        points.append((dial, [(f"{name} [{dial.label()}]", "output")], k))
+    return points
+
+
+def _score(label: str, field: str, reception, x, setup: Setup, args, where: tuple) -> tuple[dict, torch.Tensor]:
+    """One metrics.csv row for one receiver's output (or first sample) and the image scored."""
+    img_name, snr, s = where
+    x_hat = (reception.output if field == "output" else reception.samples[0]).float().clamp(0, 1)
+    values = evaluate_images(x.float(), x_hat, setup.ready)
+    diversity = float("nan") if reception.diversity is None else float(reception.diversity[0])
+    return ({"method": label, "snr_db": snr, "image": img_name, "sample": s,
+             **{m: v[0] for m, v in values.items()}, "diversity": diversity}, x_hat)
+
+
 def evaluate(name: str, system, setup: Setup, args, latents: dict) -> tuple[list, list]:
-    """Rows of metrics.csv and the set metrics of every receiver of one method."""
+    """Rows of metrics.csv and the set metrics of every receiver (and dial point) of one method."""
     from tqdm.auto import tqdm
 
     rows, sets = [], []
-    receivers = _receivers(name, system)
+    points = _points(name, system, setup, args)
     n_samples = args.samples if METHODS[name].stochastic else 1
     figure_images = set(args.figure_images.split(",")) if args.figure_images else set()
     system.eval()
     bar = tqdm(total=len(args.snr) * len(setup.images), desc=f"eval {name}", disable=args.no_progress, leave=False)
     for snr in args.snr:
-        kept = {label: ([], []) for label, _ in receivers}
+        kept = {label: ([], []) for _, receivers, _ in points for label, _ in receivers}
         for img_name, image in setup.images:
             x = image[None].to(setup.device)
             sent = LatentBatch(x, latents[img_name]) if isinstance(system, LatentSystem) else x
-            g = torch.Generator(device=setup.device).manual_seed(image_seed(args.seed, img_name, snr))
+            seed = image_seed(args.seed, img_name, snr)
+            g = torch.Generator(device=setup.device).manual_seed(seed)
             with torch.no_grad():
                 received = system.transmit(sent, snr, g)
-                for s in range(n_samples):
-                    reception = system.receive(received, g, args.steps, tuple(x.shape))
+                for (dial, receivers, k), s in ((p, s) for p in points for s in range(n_samples)):
+                    stream = g if k == 0 else torch.Generator(device=setup.device).manual_seed(seed + k)
+                    reception = dial_receive(system, received, dial, stream, tuple(x.shape))
                     for label, field in receivers:
-                        x_hat = getattr(reception, field).float().clamp(0, 1)
-                        values = evaluate_images(x.float(), x_hat, setup.ready)
-                        rows.append({"method": label, "snr_db": snr, "image": img_name, "sample": s,
-                                     **{m: v[0] for m, v in values.items()}})
+                        row, x_hat = _score(label, field, reception, x, setup, args, (img_name, snr, s))
+                        rows.append(row)
                         if s == 0:
                             kept[label][0].append(x.float().cpu())
                             kept[label][1].append(x_hat.cpu())
@@ -409,11 +460,11 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
     """metrics.csv, summary.csv (rows in a fixed order), config.json; wall times apart in timings.json."""
     import pandas as pd
 
-    columns = ["method", "snr_db", "image", "sample"] + [m for m in METRICS if METRICS[m].kind == "image"]
+    columns = ["method", "snr_db", "image", "sample"] + [m for m in METRICS if METRICS[m].kind == "image"] + ["diversity"]
     df = pd.DataFrame(rows).reindex(columns=columns)
     summary = df.groupby(["method", "snr_db"], sort=False)[columns[4:]].mean().reset_index()
     summary = summary.merge(pd.DataFrame(sets), on=["method", "snr_db"], how="left")
-    summary = summary.reindex(columns=["method", "snr_db"] + list(METRICS))
+    summary = summary.reindex(columns=["method", "snr_db"] + list(METRICS) + ["diversity"])
     atomic_save(setup.out / "metrics.csv", lambda f: df.to_csv(f, index=False))
     atomic_save(setup.out / "summary.csv", lambda f: summary.to_csv(f, index=False))
     recorded = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress")}   # where, not what
@@ -421,6 +472,7 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
               "train_config": dataclasses.asdict(setup.train_cfg), "unavailable_metrics": setup.missing,
               "metrics": {m: METRICS[m].describe() for m in METRICS},
               "images": [n for n, _ in setup.images], "torch": torch.__version__,
+              "dials": {f"{m} [{d.label()}]": d.as_dict() for m in setup.methods for d in _dials_of(m, setup, args)},
               "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu"}
     atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
     atomic_write_json(setup.out / "timings.json", seconds)

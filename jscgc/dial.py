@@ -21,7 +21,7 @@ diversity (mean pairwise squared distance, :func:`average_and_diversity`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import NamedTuple
 
 import torch
@@ -57,8 +57,9 @@ class Dial:
             raise ValueError(f"dial: bad setting {'; '.join(bad)}")
 
     @classmethod
-    def parse(cls, text: str) -> "Dial":
-        """``"samples=4,prior_noise=0.1,anchor=0"`` -> Dial; unknown names and bad numbers are errors."""
+    def parse(cls, text: str, base: "Dial | None" = None) -> "Dial":
+        """``"samples=4,prior_noise=0.1,anchor=0"`` -> Dial, the settings not named taken from ``base``
+        (default: the defaults); unknown names and bad numbers are errors."""
         kinds = {"steps": int, "samples": int, "prior_noise": float, "guidance": float, "anchor": int}
         values = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
@@ -69,7 +70,7 @@ class Dial:
                 values[name] = kinds[name](value)
             except ValueError:
                 raise ValueError(f"dial: {name}={value!r} is not a number of type {kinds[name].__name__}") from None
-        return cls(**values)
+        return replace(base, **values) if base is not None else cls(**values)
 
     def label(self) -> str:
         """The settings that differ from the defaults, e.g. ``"N=4, σ=0.1"``; ``"as built"`` for none."""

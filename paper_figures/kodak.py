@@ -119,17 +119,53 @@ def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
     save_figure(fig, results, "fig4_metrics")
 
 
+DIAL_AXES = [("patch_fd", "psnr"), ("latent_fd", "psnr")]
+
+
+def fig_dial(results: Path, summary: pd.DataFrame) -> None:
+    """Distortion (PSNR) against each distributional measure, one panel per (measure, SNR): every receiver
+    as a point, the dial points of a method (``<method> [<settings>]``) labelled with their settings."""
+    axes_pairs = [(x, y) for x, y in DIAL_AXES if x in summary and summary[x].notna().any()]
+    snrs = sorted(summary["snr_db"].unique())
+    if not axes_pairs:
+        return
+    fig, axes = plt.subplots(len(axes_pairs), len(snrs), figsize=(4.2 * len(snrs), 3.4 * len(axes_pairs)), squeeze=False)
+    bases = list(dict.fromkeys(m.split(" [")[0].split(" (")[0] for m in summary["method"]))
+    palette = dict(zip(bases, sns.color_palette("colorblind")))
+    for i, (x, y) in enumerate(axes_pairs):
+        for j, snr in enumerate(snrs):
+            ax = axes[i][j]
+            for _, r in summary[summary.snr_db == snr].iterrows():
+                base = r.method.split(" [")[0].split(" (")[0]
+                dial = " [" in r.method
+                ax.scatter(r[x], r[y], color=palette[base], marker="o" if dial else "s", s=26 if dial else 40,
+                           label=None if dial else label(r.method))
+                ax.annotate(r.method.split(" [")[1][:-1] if dial else "", (r[x], r[y]), fontsize=6,
+                            xytext=(3, 2), textcoords="offset points")
+            ax.set_xlabel(f"{METRICS[x].label} ↓", fontsize=8)
+            ax.set_ylabel(f"{METRICS[y].label} ↑", fontsize=8)
+            ax.set_title(f"{snr:g} dB", fontsize=9)
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle("Kodak: distortion against distribution distance; labelled points: the JSCGC dial", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, results, "fig_dial")
+
+
 def draw(results: str | Path) -> None:
-    """Draw Fig. 3 and Fig. 4 from ``results/{summary.csv, config.json, recon/}``."""
+    """Draw Fig. 3 and Fig. 4 (the receivers at their own operating points) and, when the run has --dial
+    points, the dial figure, from ``results/{summary.csv, config.json, recon/}``."""
     results = Path(results)
     if not (results / "summary.csv").exists():
         raise FileNotFoundError(f"--results: no summary.csv in {results}; run experiments/kodak.py")
     sns.set_theme(style="whitegrid", context="paper")
     summary = pd.read_csv(results / "summary.csv")
     config = json.loads((results / "config.json").read_text()) if (results / "config.json").exists() else {}
-    methods = list(dict.fromkeys(summary["method"]))
+    plain = summary[~summary["method"].str.contains(" [", regex=False)]
+    methods = list(dict.fromkeys(plain["method"]))
     fig3(results, methods, sorted(summary["snr_db"].unique().tolist()))
-    fig4(results, summary, config.get("unavailable_metrics", {}))
+    fig4(results, plain, config.get("unavailable_metrics", {}))
+    if len(plain) < len(summary):
+        fig_dial(results, summary)
 
 
 def main(argv: list[str] | None = None) -> int:
