@@ -1,0 +1,142 @@
+"""The Kodak benchmark report: tables, seed spread, budgets and the Remark 2 check, as markdown, from the
+folders experiments/kodak.py wrote; copies the CSVs, config and figures next to it.
+
+    python paper_figures/kodak_report.py --results results/kodak_small \
+        --seed-runs results/kodak_small_seed1 --out docs/kodak_small
+
+Writes ``<out>/report.md`` (generated: include it in a hand-written page, or read it alone) and copies
+``metrics.csv``, ``summary.csv``, ``config.json``, ``timings.json`` and the figures of each run into ``<out>``
+(the seed runs under ``<out>/seed<k>/``). Every number in the report is computed here from those files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from jscgc import paired  # noqa: E402
+from jscgc.io import atomic_write_text  # noqa: E402
+
+TABLE_METRICS = ["psnr", "ms_ssim", "psnr_lp16", "psnr_lp8", "hf_ratio", "colour_dist"]
+SET_METRICS = ["patch_fd", "latent_fd"]
+COPIED = ["metrics.csv", "summary.csv", "config.json", "timings.json", "table.md"]
+MSE_METHODS = ["mambajscc", "cjscc", "necst"]
+
+
+def _load(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    missing = [f for f in ("metrics.csv", "summary.csv", "config.json", "timings.json") if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"kodak_report: {folder} lacks {missing}; run experiments/kodak.py there first")
+    return (pd.read_csv(folder / "metrics.csv"), pd.read_csv(folder / "summary.csv"),
+            json.loads((folder / "config.json").read_text()), json.loads((folder / "timings.json").read_text()))
+
+
+def budgets(config: dict, timings: dict) -> str:
+    """Per method: stages with steps, examples seen, trainable parameters, training and evaluation wall time."""
+    lines = ["| method | stages (steps) | examples seen | trainable parameters | train s | eval s |",
+             "|---|---|---|---|---|---|"]
+    for name, info in config["methods"].items():
+        stages = ", ".join(f"{s['name']} {s['steps']}" for s in info.get("stages", []))
+        lines.append(f"| {name} | {stages} | {info.get('examples', '–')} | {info.get('trainable_parameters', '–'):,} | "
+                     f"{timings.get(f'train_{name}', float('nan')):.0f} | {timings.get(f'eval_{name}', float('nan')):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def set_table(summary: pd.DataFrame) -> str:
+    """The set metrics (one value per receiver and SNR: no per-image spread)."""
+    cols = [m for m in SET_METRICS if m in summary and summary[m].notna().any()]
+    wide = summary.pivot_table(index="method", columns="snr_db", values=cols, sort=False)
+    lines = ["| receiver | " + " | ".join(f"{m} @ {s:g} dB" for m, s in wide.columns) + " |",
+             "|---|" + "---|" * len(wide.columns)]
+    for method, row in wide.iterrows():
+        lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def seed_spread(runs: list[tuple[int, pd.DataFrame]], metrics: list[str]) -> str:
+    """Per seed, method and SNR: the mean over images; then the jscgc − mambajscc paired difference per seed."""
+    frames = []
+    for seed, df in runs:
+        means = paired.per_image(df, metrics).groupby(["method", "snr_db"], sort=False)[metrics].mean().reset_index()
+        frames.append(means.assign(seed=seed))
+    both = pd.concat(frames)
+    both = both[both.method.isin(["jscgc", "mambajscc"])]
+    lines = ["| method | SNR (dB) | " + " | ".join(f"{m} (seed {s})" for m in metrics for s, _ in runs) + " |",
+             "|---|---|" + "---|" * (len(metrics) * len(runs))]
+    for (method, snr), g in both.groupby(["method", "snr_db"], sort=False):
+        g = g.set_index("seed")
+        lines.append(f"| {method} | {snr:g} | " + " | ".join(f"{g.loc[s, m]:.3f}" for m in metrics for s, _ in runs) + " |")
+    text = "\n".join(lines) + "\n\nPaired jscgc − mambajscc per seed (mean ± s.e. over images):\n\n"
+    for seed, df in runs:
+        diffs = paired.paired_differences(df[df.method.isin(["jscgc", "mambajscc"])], "mambajscc", metrics)
+        text += f"Seed {seed}:\n\n" + paired.to_markdown(diffs) + "\n"
+    return text
+
+
+def remark2(summary: pd.DataFrame) -> str:
+    """HF ratio and low-pass PSNR against SNR for the MSE receivers and JSCGC's two receivers."""
+    keep = [m for m in ["jscgc", "jscgc (sample)", "jscgc-paper", "diffjscc"] + MSE_METHODS if m in set(summary.method)]
+    wide = summary[summary.method.isin(keep)].pivot_table(index="method", columns="snr_db",
+                                                          values=["hf_ratio", "psnr_lp16"], sort=False)
+    lines = ["| receiver | " + " | ".join(f"{m} @ {s:g} dB" for m, s in wide.columns) + " |",
+             "|---|" + "---|" * len(wide.columns)]
+    for method in keep:
+        lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" for v in wide.loc[method]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in COPIED + [p.name for p in src.glob("fig*.png")] + [p.name for p in src.glob("fig*.pdf")]:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+
+
+def report(results: Path, seed_runs: list[Path], out: Path) -> str:
+    metrics, summary, config, timings = _load(results)
+    runs = [(config["args"]["seed"], metrics)]
+    for folder in seed_runs:
+        m, _, c, _ = _load(folder)
+        runs.append((c["args"]["seed"], m))
+    table_metrics = [m for m in TABLE_METRICS if m in metrics and metrics[m].notna().any()]
+    text = [f"Generated by `python paper_figures/kodak_report.py` from `{results}`"
+            + (f" and {', '.join(f'`{s}`' for s in seed_runs)}" if seed_runs else "") + ".\n",
+            f"Preset `{config['preset']['name']}`, {len(config['images'])} Kodak images, SNRs "
+            f"{', '.join(f'{s:g}' for s in sorted(summary.snr_db.unique()))} dB, device {config['device']}, "
+            f"torch {config['torch']}; wall time {timings['wall']:.0f} s.\n",
+            "## Budgets\n", budgets(config, timings),
+            "## Mean ± s.e. over images\n", paired.to_markdown(paired.summary(metrics, table_metrics)),
+            "## Distribution measures (one value per receiver and SNR)\n", set_table(summary),
+            "## Paired differences against mambajscc (± s.e. over images)\n",
+            paired.to_markdown(paired.paired_differences(metrics, "mambajscc", table_metrics)),
+            "## Remark 2 on images: HF ratio and low-pass PSNR ÷16 against SNR\n", remark2(summary)]
+    if len(runs) > 1:
+        text += ["## Training seeds\n", seed_spread(runs, ["psnr", "psnr_lp16", "hf_ratio"])]
+    _copy(results, out)
+    for folder, (seed, _) in zip(seed_runs, runs[1:]):
+        _copy(folder, out / f"seed{seed}")
+    body = "\n".join(text)
+    atomic_write_text(out / "report.md", body)
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results/kodak_small")
+    p.add_argument("--seed-runs", nargs="*", default=[], help="runs of kodak.py with other --seed (jscgc, mambajscc)")
+    p.add_argument("--out", default="docs/kodak_small")
+    a = p.parse_args(argv)
+    print(report(Path(a.results), [Path(s) for s in a.seed_runs], Path(a.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
