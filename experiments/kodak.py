@@ -519,9 +519,9 @@ def main(argv: list[str] | None = None) -> int:
             hours = _estimate_cpu_seconds(setup, args) / 3600
             raise UsageError(f"no CUDA GPU here; --preset {setup.preset.name} would take about {hours:.0f} h on this "
                              f"CPU. Run `python experiments/kodak.py --preset tiny` for a CPU smoke run, or pass --yes")
+        dry_pass(setup, args)
         print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
               if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
-        dry_pass(setup, args)
     except UsageError as err:
         print(f"kodak: {err}", file=sys.stderr)
         return 2

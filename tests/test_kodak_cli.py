@@ -51,6 +51,13 @@ def _refused(capsys, argv, out, *words):
     (["--crop", "8"], ["kodim01", "8x8", "smaller than one 16x16 token"]),
     (["--methods", "jscgc,bogus"], ["bogus"]),
     (["--train-steps", "0"], ["--train-steps 0"]),
+    (["--dial", "samples=0"], ["--dial 'samples=0'", "integer >= 1"]),
+    (["--dial", "temperature=2"], ["--dial 'temperature=2'", "temperature"]),
+    (["--dial", "samples=2", "--dial", "samples=2"], ["expected distinct points"]),
+    (["--dial", "steps=9"], ["none equal to the default receiver"]),
+    (["--dial", "samples=2", "--dial-methods", "diffjscc"], ["--dial-methods 'diffjscc'"]),
+    (["--dial", "prior_noise=0.1", "--methods", "jscgc-paper", "--dial-methods", "jscgc-paper"],
+     ["--dial for jscgc-paper", "posterior-mean prior"]),
     (["--preset", "full", "--zimage", "/nonexistent", "--yes"], ["/nonexistent", "no such folder"]),
 ])
 def test_bad_numbers_and_names_are_refused(argv, words, root, tmp_path, capsys):
