@@ -74,3 +74,23 @@ def test_citations_name_files_of_the_repository(folder):
             if heading not in headings[doc]:
                 bad.append(f"{p.relative_to(ROOT)}: no heading {heading!r} in docs/{doc}")
     assert not bad, bad
+
+
+def _kodak_readers(path: Path) -> list[str]:
+    """Lines of ``path`` that call jscgc.imagedata.kodak (the Kodak loader) or name the kodak folder."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    calls = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", getattr(n.func, "attr", None)) == "kodak"]
+    folders = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and re.fullmatch(r"(.*/)?kodak/?", n.value)]
+    return [f"{path.relative_to(ROOT)}:{line}" for line in calls + folders]
+
+
+def test_only_kodak_py_reads_kodak():
+    """Issue 17: Kodak is the test set. Only experiments/kodak.py loads it (and imagedata, which defines
+    the loader and names the folder); every choice is made on BSDS500 val."""
+    allowed = {"experiments/kodak.py", "jscgc/imagedata.py"}
+    readers = [r for path in _sources(*PACKAGES, "bench", "paper_figures")
+               if str(path.relative_to(ROOT)) not in allowed for r in _kodak_readers(path)]
+    assert not readers, readers
+    assert _kodak_readers(ROOT / "experiments" / "kodak.py")          # the check does see a real reader
