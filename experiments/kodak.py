@@ -370,6 +370,7 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     info.update(steps=result.step, examples=result.step * setup.train_cfg.batch_size,
                 trainable_parameters=max(r.trainable_parameters for r in result.stages),
                 stages=[r._asdict() for r in result.stages],
+                skipped_steps=list(result.skipped),
                 final_loss=sum(result.losses[-20:]) / max(1, len(result.losses[-20:])))
     return info, time.perf_counter() - start
 

@@ -108,10 +108,12 @@ class StageRecord(NamedTuple):
 
 class TrainResult(NamedTuple):
     """losses: the loss of every step from 1 to ``step`` over all stages (resumed runs included);
-    stages: a record per stage of the plan, in order."""
+    stages: a record per stage of the plan, in order; skipped: the (1-based) steps whose loss or gradient
+    was not finite and that made no update."""
     losses: list[float]
     step: int
     stages: tuple[StageRecord, ...]
+    skipped: tuple[int, ...] = ()
 
 
 def stage_steps(plan: tuple[Stage, ...], total: int) -> list[int]:
@@ -218,6 +220,7 @@ class _Position:
     stage_step: int = 0
     step: int = 0
     losses: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -245,7 +248,7 @@ def _save(run: _Run, pos: _Position, optimizer, scheduler) -> None:
                     "generators": [run.data_gen.get_state()]}, tmp / "optimizer.pt")
         atomic_write_json(tmp / "state.json", {
             "step": pos.step, "stage": pos.stage, "stage_step": pos.stage_step, "plan": run.plan,
-            "losses": pos.losses, "train_config": dataclasses.asdict(run.config),
+            "losses": pos.losses, "skipped": pos.skipped, "train_config": dataclasses.asdict(run.config),
             "system_config": run.system_config})
     root = run.out / "checkpoints"
     if (root / f"step_{pos.step:08d}").exists():
@@ -278,7 +281,8 @@ def _resume(run: _Run, resume: bool) -> tuple[_Position, dict | None]:
                          f"plan is {run.plan}")
     extra = torch.load(ckpt / "optimizer.pt", weights_only=False)
     run.data_gen.set_state(extra["generators"][0])
-    return _Position(state["stage"], state["stage_step"], state["step"], list(state["losses"])), extra
+    return _Position(state["stage"], state["stage_step"], state["step"], list(state["losses"]),
+                     list(state.get("skipped", []))), extra
 
 
 def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[nn.Parameter]:
@@ -294,8 +298,16 @@ def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[n
     return params
 
 
-def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> float:
-    """One optimiser step at global step ``step``: the global batch cut into processes × accumulation chunks."""
+#: consecutive non-finite steps after which training stops (a run that cannot recover)
+MAX_NONFINITE = 10
+
+
+def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tuple[float, bool]:
+    """One optimiser step at global step ``step``: the global batch cut into processes × accumulation chunks.
+    Returns (loss, taken). A step whose loss or gradient norm is not finite is skipped, as mixed-precision
+    loss scaling skips one: no update (the schedule still advances), so one bad batch cannot turn every
+    weight into NaN through the clipped update (inf · 0). The gradient norm is taken with an infinite
+    bound when there is no clipping, which leaves the gradients bit for bit as they were."""
     acc, config = run.acc, run.config
     micro = config.batch_size // (acc.num_processes * config.accumulation)
     batch = run.data(config.batch_size, run.data_gen)
@@ -312,13 +324,26 @@ def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> floa
             acc.backward(loss / config.accumulation)
         total += loss.detach().float() / config.accumulation
     loss = acc.reduce(total, reduction="mean") if acc.num_processes > 1 else total
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"train: the loss became {loss.item()} at step {step + 1}")
-    if config.grad_clip is not None:
-        acc.clip_grad_norm_(params, config.grad_clip)
-    optimizer.step()
+    taken = bool(torch.isfinite(loss))
+    if taken:
+        norm = acc.clip_grad_norm_(params, config.grad_clip if config.grad_clip is not None else float("inf"))
+        taken = bool(torch.isfinite(torch.as_tensor(norm)))
+    if taken:
+        optimizer.step()
+    else:
+        optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return float(loss)
+    return float(loss), taken
+
+
+def _note_skipped(run: _Run, pos: _Position, loss: float) -> None:
+    """Record a skipped step (1-based) and say so; stop after MAX_NONFINITE skipped in a row."""
+    pos.skipped.append(pos.step + 1)
+    run.bar.write(f"{run.desc}: step {pos.step + 1} skipped (loss {loss:.4g}, or its gradient, is not finite)")
+    recent = pos.skipped[-MAX_NONFINITE:]
+    if len(recent) == MAX_NONFINITE and recent[0] == pos.step + 2 - MAX_NONFINITE:
+        raise FloatingPointError(f"train: {MAX_NONFINITE} steps in a row up to step {pos.step + 1} had a non-finite "
+                                 f"loss or gradient (last loss {loss}); lower the learning rate or check the data")
 
 
 def _run_stage(run: _Run, stage: Stage, steps: int, pos: _Position, extra: dict | None, frozen: set[str]) -> int:
@@ -335,7 +360,10 @@ def _run_stage(run: _Run, stage: Stage, steps: int, pos: _Position, extra: dict 
     objective.train()
     run.bar.set_description(f"{run.desc} [{stage.name}]")
     while pos.stage_step < steps and pos.step < run.last:
-        pos.losses.append(_step(run, objective, optimizer, scheduler, params, pos.step))
+        loss, taken = _step(run, objective, optimizer, scheduler, params, pos.step)
+        pos.losses.append(loss)
+        if not taken:
+            _note_skipped(run, pos, loss)
         pos.step += 1
         pos.stage_step += 1
         run.bar.update(1)
@@ -398,4 +426,4 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         for name, p in system.named_parameters():
             p.requires_grad_(built[name])
         run.bar.close()
-    return TrainResult(pos.losses, pos.step, tuple(records))
+    return TrainResult(pos.losses, pos.step, tuple(records), tuple(pos.skipped))
