@@ -52,7 +52,7 @@ from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import describe_plan, latest_checkpoint, load_trained, train  # noqa: E402
+from jscgc.train import describe_plan, latest_checkpoint, load_trained, train, trainable_counts  # noqa: E402
 from jscgc.types import LatentBatch  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
@@ -358,7 +358,8 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     """Train with the shared loop (resuming a matching run), or load ``--checkpoint``; returns the
     method's entry of config.json and its wall time."""
     record = setup.records[name]
-    info = {"parameters": count_parameters(system), "plan": describe_plan(system.plan(), setup.train_cfg.steps)}
+    info = {"parameters": count_parameters(system), "plan": describe_plan(system.plan(), setup.train_cfg.steps),
+            "trainable_by_stage": trainable_counts(system)}
     if args.checkpoint:
         info["loaded"] = str(load_trained(system, Path(args.checkpoint) / name / "train"))
         return info, 0.0
@@ -368,7 +369,7 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     result = train(system, data, setup.train_cfg, out_dir=setup.out / name / "train", resume=True,
                    system_config=system.config(), desc=f"train {name}")
     info.update(steps=result.step, examples=result.step * setup.train_cfg.batch_size,
-                trainable_parameters=max(r.trainable_parameters for r in result.stages),
+                trainable_parameters=max(info["trainable_by_stage"].values()),
                 stages=[r._asdict() for r in result.stages],
                 skipped_steps=list(result.skipped),
                 final_loss=sum(result.losses[-20:]) / max(1, len(result.losses[-20:])))

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from jscgc.io import atomic_dir, atomic_write_json
 from jscgc.types import Batch, LatentBatch, Stage
 
-__all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan",
+__all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan", "trainable_counts",
            "latest_checkpoint", "load_weights", "load_trained"]
 
 DataSource = Callable[[int, torch.Generator], Batch]
@@ -283,6 +283,16 @@ def _resume(run: _Run, resume: bool) -> tuple[_Position, dict | None]:
     run.data_gen.set_state(extra["generators"][0])
     return _Position(state["stage"], state["stage_step"], state["step"], list(state["losses"]),
                      list(state.get("skipped", []))), extra
+
+
+def trainable_counts(system: nn.Module) -> dict[str, int]:
+    """Parameters each stage of ``system.plan()`` trains, by the same rule as :func:`train` (the stage's
+    name prefixes, minus parameters frozen at build), without training: {stage name: count}."""
+    counts = {}
+    for stage in system.plan():
+        counts[stage.name] = sum(p.numel() for name, p in system.named_parameters() if p.requires_grad
+                                 and any(name.startswith(prefix) for prefix in stage.trains))
+    return counts
 
 
 def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[nn.Parameter]:

@@ -41,13 +41,25 @@ def _load(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
 
 def budgets(config: dict, timings: dict) -> str:
     """Per method: stages with steps, examples seen, trainable parameters, training and evaluation wall time."""
-    lines = ["| method | stages (steps) | examples seen | trainable parameters | train s | eval s |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | stages (steps) | examples seen | trainable parameters per stage | skipped steps | train s | eval s |",
+             "|---|---|---|---|---|---|---|"]
     for name, info in config["methods"].items():
+        counts = info.get("trainable_by_stage") or _trainable_by_stage(name, config["preset"]["name"])
         stages = ", ".join(f"{s['name']} {s['steps']}" for s in info.get("stages", []))
-        lines.append(f"| {name} | {stages} | {info.get('examples', '–')} | {info.get('trainable_parameters', '–'):,} | "
+        lines.append(f"| {name} | {stages} | {info.get('examples', '–')} | "
+                     f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} | {len(info.get('skipped_steps', []))} | "
                      f"{timings.get(f'train_{name}', float('nan')):.0f} | {timings.get(f'eval_{name}', float('nan')):.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _trainable_by_stage(method: str, preset: str) -> dict:
+    """For a config.json written before kodak.py recorded it: the counts, from the method built afresh."""
+    from jscgc.latents import load_extractor
+    from jscgc.methods import build_method
+    from jscgc.presets import get_preset
+    from jscgc.train import trainable_counts
+
+    return trainable_counts(build_method(method, get_preset(preset), load_extractor("taef2")))
 
 
 def set_table(summary: pd.DataFrame) -> str:
