@@ -105,9 +105,10 @@ def remark2(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _copy(src: Path, dst: Path) -> None:
+def _copy(src: Path, dst: Path, figures: bool = True) -> None:
     dst.mkdir(parents=True, exist_ok=True)
-    for name in COPIED + [p.name for p in src.glob("fig*.png")] + [p.name for p in src.glob("fig*.pdf")]:
+    names = [p.name for p in src.glob("fig*.png")] + [p.name for p in src.glob("fig*.pdf")] if figures else []
+    for name in COPIED + names:
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)
 
@@ -134,7 +135,7 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
         text += ["## Training seeds\n", seed_spread(runs, ["psnr", "psnr_lp16", "hf_ratio"])]
     _copy(results, out)
     for folder, (seed, _) in zip(seed_runs, runs[1:]):
-        _copy(folder, out / f"seed{seed}")
+        _copy(folder, out / f"seed{seed}", figures=False)          # the tables only
     body = "\n".join(text)
     atomic_write_text(out / "report.md", body)
     return body
