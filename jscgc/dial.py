@@ -124,17 +124,26 @@ def receive(system, received: Received, dial: Dial = Dial(), generator: torch.Ge
             shape: tuple[int, ...] | None = None) -> DialReception:
     """Receive ŷ at the operating point ``dial``: N = ``dial.samples`` draws of ``system.receive`` (each with
     the dial's steps, σ and w), averaged; for an image system the anchor is applied once, to the average.
-    The system is not modified. ``shape``: (B, *S) of one draw, as ``system.receive`` takes it."""
+    The system is not modified. ``shape``: (B, *S) of one draw, as ``system.receive`` takes it.
+    μ(ŷ) is computed once for the N draws (and, for an image system, decoded once); the draws and
+    their random numbers are those of N successive ``system.receive`` calls."""
     dial.check(system)
     options = {k: v for k, v in (("prior_noise", dial.prior_noise), ("guidance", dial.guidance)) if v is not None}
     is_image = getattr(system, "anchor_lowpass", None) is not None
     if is_image:
         options["anchor_lowpass"] = 0                       # anchored once, after averaging
+    inner = getattr(system, "inner", system)
+    if dial.samples > 1 and getattr(inner, "prior", "gaussian") != "gaussian":
+        if shape is None and not is_image:
+            shape = (received.symbols.shape[0], *inner.data_shape)
+        options["mu"] = inner.prior_estimate(received, system.latent_shape(shape) if is_image else tuple(shape))
     draws, estimate = [], None
-    for _ in range(dial.samples):
-        r = system.receive(received, generator, dial.steps, shape, **options)
+    for i in range(dial.samples):
+        later = {"decode_estimate": False} if is_image and i > 0 else {}
+        r = system.receive(received, generator, dial.steps, shape, **options, **later)
         draws.append(r.sample)
-        estimate = r.estimate
+        if i == 0:
+            estimate = r.estimate
     samples = torch.stack(draws)
     output, diversity = average_and_diversity(samples)
     factor = (system.anchor_lowpass if dial.anchor is None else dial.anchor) if is_image else 0

@@ -134,18 +134,26 @@ class LatentSystem(nn.Module):
         return self.inner.transmit(self.latents_of(images), snr_db, generator)
 
     def receive(self, received: Received, generator=None, steps: int = 9,
-                shape: tuple[int, ...] | None = None, anchor_lowpass: int | None = None, **inner) -> Reception:
+                shape: tuple[int, ...] | None = None, anchor_lowpass: int | None = None,
+                decode_estimate: bool = True, **inner) -> Reception:
         """For an image ``shape`` (B, 3, H, W): the decoded sample, the decoded estimate (one decode each)
         and the output (the sample, anchored to the estimate's coarse band when ``anchor_lowpass``, by
         default the factor built with, 0 for none). ``inner``: the inner system's sampling options
-        (``prior_noise``, ``guidance`` of a JSCGC), for this call only."""
+        (``prior_noise``, ``guidance``, ``mu`` of a JSCGC), for this call only. ``decode_estimate=False``
+        (only with ``anchor_lowpass=0``) skips decoding the estimate, which is then None: for the second
+        and later draws of one ŷ (:func:`jscgc.dial.receive`)."""
         if shape is None:
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
         factor = self.anchor_lowpass if anchor_lowpass is None else anchor_lowpass
+        if factor and not decode_estimate:
+            raise ValueError("LatentSystem.receive: anchoring needs the decoded estimate; "
+                             "decode_estimate=False needs anchor_lowpass=0")
         r = self.inner.receive(received, generator, steps, self.latent_shape(shape), **inner)
         with torch.no_grad():
             sample = self.extractor.decode(r.sample)
-            if r.estimate is None or r.estimate is r.sample:
+            if not decode_estimate:
+                estimate = None
+            elif r.estimate is None or r.estimate is r.sample:
                 estimate = None if r.estimate is None else sample
             else:
                 estimate = self.extractor.decode(r.estimate)

@@ -218,12 +218,15 @@ class JSCGC(CommSystem):
         return flow_matching_loss(self.velocity, x0, cond, generator, x1=x1, schedule=self.time_schedule) + extra
 
     def receive(self, received, generator=None, steps=9, shape=None, prior_noise: float | None = None,
-                guidance: float | None = None) -> Reception:
+                guidance: float | None = None, mu: torch.Tensor | None = None) -> Reception:
         """Sample x̂ ~ q(x | ŷ) with ``steps`` Euler steps (Eq. 14) from the prior's start; (B, *S) each.
         ``prior_noise`` (posterior-mean prior) and ``guidance`` override, for this call only, the σ and w
-        the system was built with: the sampling-time dial of :mod:`jscgc.dial`."""
+        the system was built with: the sampling-time dial of :mod:`jscgc.dial`. ``mu``: this ŷ's
+        :meth:`prior_estimate`, already computed (so that N draws compute it once); ignored by the
+        Gaussian prior."""
         shape = tuple(shape) if shape is not None else (received.symbols.shape[0], *self.data_shape)
-        mu = self.prior_estimate(received, shape)
+        if self.prior == "gaussian" or mu is None:
+            mu = self.prior_estimate(received, shape)
         x1 = self.start(mu, shape, generator, received.symbols.device, prior_noise)
         w = self.guidance if guidance is None else guidance
         velocity = self.velocity if w == 1.0 else Guided(self.velocity, w)

@@ -83,3 +83,46 @@ def test_image_dial_anchors_the_average_once():
     assert torch.allclose(raw.output, raw.samples.mean(0))
     assert torch.allclose(built.output, anchor(raw.samples.mean(0), raw.estimate, system.anchor_lowpass), atol=1e-6)
     assert system.anchor_lowpass == 8
+
+
+class _Counting(torch.nn.Module):
+    """Wraps a module and counts its forward calls."""
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner(*args, **kwargs)
+
+
+def test_n_draws_compute_mu_once_and_equal_n_plain_draws():
+    """Reusing μ(ŷ) across the N draws changes no random number: the dial's samples equal N successive
+    ``system.receive`` calls on one generator, with the prior network run once rather than N times."""
+    system = _pm_system()
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(8))
+    received = system.transmit(x, 0.0, torch.Generator().manual_seed(9))
+    system.prior_net = _Counting(system.prior_net)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(10)
+        plain = torch.stack([system.receive(received, g, 3, x.shape).sample for _ in range(3)])
+        assert system.prior_net.calls == 3
+        system.prior_net.calls = 0
+        dialled = receive(system, received, Dial(steps=3, samples=3), torch.Generator().manual_seed(10), x.shape)
+    assert system.prior_net.calls == 1
+    assert torch.equal(dialled.samples, plain)
+
+
+def test_image_draws_decode_the_estimate_once():
+    system = build_method("jscgc", get_preset("tiny"), TAEF2()).eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(11))
+    received = system.transmit(x, 0.0, torch.Generator().manual_seed(12))
+    decodes = []
+    decode = system.extractor.decode
+    system.extractor.decode = lambda z: decodes.append(1) or decode(z)
+    with torch.no_grad():
+        r = receive(system, received, Dial(steps=1, samples=3), torch.Generator().manual_seed(13), x.shape)
+    assert len(decodes) == 3 + 1                      # three samples and one estimate (was 3 + 3)
+    assert r.estimate is not None and r.estimate.shape == x.shape
+    with pytest.raises(ValueError, match="decode_estimate=False needs anchor_lowpass=0"):
+        system.receive(received, None, 1, x.shape, decode_estimate=False)
