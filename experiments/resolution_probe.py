@@ -1,0 +1,135 @@
+"""Does a receiver trained on 64² crops fail on larger images because of their size? (BSDS500 `val`.)
+
+On Kodak ÷2 (384×256) the `small` JSCGC's output is as blurred as the MSE decoder's (HF ratio ≈ 0.09),
+while on 128² `val` crops the same recipe had 0.81 (docs/kodak_small.md). This probe separates image
+size from image content: each `val` image, turned to landscape, box-downscaled ÷2 like Kodak and
+centre-cropped to 192×128, is sent and received two ways with the same trained system and the same channel uses:
+
+* ``whole``: one 192×128 image (a 12×8 grid of encoder tokens; the backbone sees 12×8 patch tokens
+  of the 24×16 latent) — larger than anything seen in training;
+* ``tiles``: six 64×64 tiles sent and received as a batch (4×4 encoder tokens each, the training
+  size) and stitched back.
+
+Per image: PSNR, PSNR ÷16 and HF ratio of the receivers' outputs; per receiver, the paired
+difference tiles − whole with its standard error. Kodak is not read here.
+
+    python experiments/resolution_probe.py --checkpoint results/kodak_small_v2 --out results/resolution_probe
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
+from jscgc.imagedata import center_crop, data_root, folder_images  # noqa: E402
+from jscgc.io import atomic_write_json, atomic_write_text  # noqa: E402
+from jscgc.latents import TAEF2  # noqa: E402
+from jscgc.methods import build_method  # noqa: E402
+from jscgc.metrics import hf_ratio, lowpass_psnr, psnr  # noqa: E402
+from jscgc.presets import get_preset  # noqa: E402
+from jscgc.train import load_trained  # noqa: E402
+
+SIZE = (128, 192)     # (H, W) of the probe images: 2 × 3 tiles of 64²
+TILE = 64
+
+
+def to_tiles(x: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) -> (H/64 · W/64, 3, 64, 64), row-major."""
+    _, c, h, w = x.shape
+    return x.reshape(c, h // TILE, TILE, w // TILE, TILE).permute(1, 3, 0, 2, 4).reshape(-1, c, TILE, TILE)
+
+
+def from_tiles(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`to_tiles`: (n, 3, 64, 64) -> (1, 3, h, w)."""
+    c = t.shape[1]
+    return t.reshape(h // TILE, w // TILE, c, TILE, TILE).permute(2, 0, 3, 1, 4).reshape(1, c, h, w)
+
+
+def landscape(image: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) turned a quarter so that W ≥ H (BSDS500 has both 481×321 and 321×481)."""
+    return image.transpose(1, 2).flip(2) if image.shape[1] > image.shape[2] else image
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True, help="a kodak.py --out with trained <method>/train folders")
+    p.add_argument("--methods", default="jscgc,mambajscc")
+    p.add_argument("--preset", default="small")
+    p.add_argument("--images", type=int, default=24, help="the first N images of BSDS500 val")
+    p.add_argument("--snr", type=float, nargs="+", default=[5.0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None)
+    p.add_argument("--out", required=True)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    if out.exists():
+        print(f"resolution_probe: --out {out} exists; choose another folder", file=sys.stderr)
+        return 2
+    methods = args.methods.split(",")
+    for name in methods:
+        if not (Path(args.checkpoint) / name / "train").is_dir():
+            print(f"resolution_probe: --checkpoint {args.checkpoint} has no trained {name}", file=sys.stderr)
+            return 2
+    val = data_root(args.data, need="bsds500") / "bsds500" / "val"
+    images = [(n, center_crop(torch.nn.functional.avg_pool2d(landscape(im)[None], 2)[0], SIZE))
+              for n, im in folder_images(val, args.images)]
+    from tqdm.auto import tqdm
+
+    extractor, preset, rows, t0 = TAEF2(), get_preset(args.preset), [], time.time()
+    bar = tqdm(total=len(methods) * len(args.snr) * len(images), desc="probe")
+    for name in methods:
+        system = build_method(name, preset, extractor).eval()
+        load_trained(system, Path(args.checkpoint) / name / "train")
+        fields = ["output", "sample"] if name.startswith("jscgc") else ["output"]
+        for snr in args.snr:
+            for k, (img, x) in enumerate(images):
+                x = x[None]
+                got = {}
+                for how, batch in (("whole", x), ("tiles", to_tiles(x))):
+                    g = torch.Generator().manual_seed(1000 * args.seed + k)
+                    with torch.no_grad():
+                        r = dial_receive(system, system.transmit(batch, snr, g), Dial(), g, tuple(batch.shape))
+                    for f in fields:
+                        y = (r.output if f == "output" else r.samples[0]).clamp(0, 1)
+                        got[how, f] = y if how == "whole" else from_tiles(y, *SIZE)
+                for (how, f), y in got.items():
+                    rows.append({"method": name, "receiver": f, "how": how, "snr_db": snr, "image": img,
+                                 "psnr": float(psnr(x, y)[0]), "psnr_lp16": float(lowpass_psnr(x, y, 16)[0]),
+                                 "hf_ratio": float(hf_ratio(x, y)[0])})
+                bar.update(1)
+    bar.close()
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    wide = df.pivot_table(index=["method", "receiver", "snr_db", "image"], columns="how",
+                          values=["psnr", "psnr_lp16", "hf_ratio"])
+    lines = ["| method | receiver | SNR | metric | whole | tiles | tiles − whole (± s.e.) |", "|---|---|---|---|---|---|---|"]
+    for (m, f, s), grp in wide.groupby(level=[0, 1, 2]):
+        for metric in ["psnr", "psnr_lp16", "hf_ratio"]:
+            d = grp[(metric, "tiles")] - grp[(metric, "whole")]
+            lines.append(f"| {m} | {f} | {s:g} | {metric} | {grp[(metric, 'whole')].mean():.3f} | "
+                         f"{grp[(metric, 'tiles')].mean():.3f} | {d.mean():+.3f} ± {d.std(ddof=1) / math.sqrt(len(d)):.3f} |")
+    out.mkdir(parents=True)
+    atomic_write_text(out / "probe.csv", df.to_csv(index=False))
+    atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
+    atomic_write_json(out / "config.json", {**vars(args), "size": SIZE, "tile": TILE, "n_images": len(images),
+                                            "wall_s": time.time() - t0, "torch": torch.__version__})
+    print("\n".join(lines))
+    print(f"resolution_probe: wrote {out} in {time.time() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
