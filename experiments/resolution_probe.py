@@ -10,7 +10,11 @@ centre-cropped to 192×128, is sent and received two ways with the same trained 
 * ``tiles``: six 64×64 tiles sent and received as a batch (4×4 encoder tokens each, the training
   size) and stitched back.
 
-Per image: PSNR, PSNR ÷16 and HF ratio of the receivers' outputs; per receiver, the paired
+Both use 96 encoder tokens (the same channel uses), but they are not the same transmission: each tile
+is power-normalised on its own and its TAEF2 latent is encoded and decoded without its neighbours.
+
+Per image: PSNR, PSNR ÷16 and HF ratio of the receivers' outputs, the HF ratio as the mean over the six
+64² tiles of both images (so the stitched seams add no Laplacian energy); per receiver, the paired
 difference tiles − whole with its standard error. Kodak is not read here.
 
     python experiments/resolution_probe.py --checkpoint results/kodak_small_v2 --out results/resolution_probe
@@ -107,7 +111,7 @@ def main(argv=None) -> int:
                 for (how, f), y in got.items():
                     rows.append({"method": name, "receiver": f, "how": how, "snr_db": snr, "image": img,
                                  "psnr": float(psnr(x, y)[0]), "psnr_lp16": float(lowpass_psnr(x, y, 16)[0]),
-                                 "hf_ratio": float(hf_ratio(x, y)[0])})
+                                 "hf_ratio": float(hf_ratio(to_tiles(x), to_tiles(y)).mean())})
                 bar.update(1)
     bar.close()
     import pandas as pd

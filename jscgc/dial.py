@@ -128,13 +128,15 @@ def receive(system, received: Received, dial: Dial = Dial(), generator: torch.Ge
     μ(ŷ) is computed once for the N draws (and, for an image system, decoded once); the draws and
     their random numbers are those of N successive ``system.receive`` calls."""
     dial.check(system)
-    options = {k: v for k, v in (("prior_noise", dial.prior_noise), ("guidance", dial.guidance)) if v is not None}
     is_image = getattr(system, "anchor_lowpass", None) is not None
+    if is_image and shape is None:
+        raise ValueError("dial.receive: an image system needs the image shape (B, 3, H, W)")
+    options = {k: v for k, v in (("prior_noise", dial.prior_noise), ("guidance", dial.guidance)) if v is not None}
     if is_image:
         options["anchor_lowpass"] = 0                       # anchored once, after averaging
     inner = getattr(system, "inner", system)
     if dial.samples > 1 and getattr(inner, "prior", "gaussian") != "gaussian":
-        if shape is None and not is_image:
+        if shape is None:
             shape = (received.symbols.shape[0], *inner.data_shape)
         options["mu"] = inner.prior_estimate(received, system.latent_shape(shape) if is_image else tuple(shape))
     draws, estimate = [], None

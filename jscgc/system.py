@@ -227,6 +227,8 @@ class JSCGC(CommSystem):
         shape = tuple(shape) if shape is not None else (received.symbols.shape[0], *self.data_shape)
         if self.prior == "gaussian" or mu is None:
             mu = self.prior_estimate(received, shape)
+        elif tuple(mu.shape) != shape:
+            raise ValueError(f"JSCGC.receive: mu has shape {tuple(mu.shape)}, expected {shape}")
         x1 = self.start(mu, shape, generator, received.symbols.device, prior_noise)
         w = self.guidance if guidance is None else guidance
         velocity = self.velocity if w == 1.0 else Guided(self.velocity, w)

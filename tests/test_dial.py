@@ -126,3 +126,13 @@ def test_image_draws_decode_the_estimate_once():
     assert r.estimate is not None and r.estimate.shape == x.shape
     with pytest.raises(ValueError, match="decode_estimate=False needs anchor_lowpass=0"):
         system.receive(received, None, 1, x.shape, decode_estimate=False)
+
+
+def test_a_wrong_mu_or_a_missing_image_shape_is_one_clear_error():
+    system = _pm_system()
+    received = system.transmit(torch.zeros(3, 2), 0.0)
+    with pytest.raises(ValueError, match=r"mu has shape \(2, 2\), expected \(3, 2\)"):
+        system.receive(received, None, 2, (3, 2), mu=torch.zeros(2, 2))
+    image_system = build_method("jscgc", get_preset("tiny"), TAEF2()).eval()
+    with pytest.raises(ValueError, match="needs the image shape"):
+        receive(image_system, image_system.transmit(torch.rand(1, 3, 32, 32), 0.0), Dial(samples=2))
