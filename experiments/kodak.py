@@ -46,7 +46,8 @@ if str(ROOT) not in sys.path:
 
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, folder_name, unwritable_reason  # noqa: E402
+from jscgc.io import (atomic_save, atomic_write_json, atomic_write_text, folder_name, source_version,  # noqa: E402
+                      unwritable_reason)
 from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
@@ -475,7 +476,8 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
               "metrics": {m: METRICS[m].describe() for m in METRICS},
               "images": [n for n, _ in setup.images], "torch": torch.__version__,
               "dials": {f"{m} [{d.label()}]": d.as_dict() for m in setup.methods for d in _dials_of(m, setup, args)},
-              "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu"}
+              "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu",
+              "source": source_version()}
     atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
     atomic_write_json(setup.out / "timings.json", seconds)
     atomic_write_text(setup.out / "table.md", _tables(df))

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import center_crop, data_root, folder_images  # noqa: E402
-from jscgc.io import atomic_write_json, atomic_write_text  # noqa: E402
+from jscgc.io import atomic_write_json, atomic_write_text, source_version  # noqa: E402
 from jscgc.latents import TAEF2  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
 from jscgc.metrics import hf_ratio, lowpass_psnr, psnr  # noqa: E402
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     atomic_write_text(out / "probe.csv", df.to_csv(index=False))
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     atomic_write_json(out / "config.json", {**vars(args), "size": SIZE, "tile": TILE, "n_images": len(images),
-                                            "wall_s": time.time() - t0, "torch": torch.__version__})
+                                            "wall_s": time.time() - t0, "torch": torch.__version__,
+                                            "source": source_version()})
     print("\n".join(lines))
     print(f"resolution_probe: wrote {out} in {time.time() - t0:.1f} s")
     return 0

@@ -94,3 +94,20 @@ def unwritable_reason(out: str | os.PathLike) -> str | None:
     except OSError as err:
         return f"cannot write in {anchor} ({err.strerror})"
     return None
+
+
+def source_version(where: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The git commit of the code that makes a result, for its config: ``{"commit": sha, "dirty": bool}``
+    (dirty: tracked files differ from the commit), or None outside a git checkout or without git.
+    ``where``: a path inside the checkout (default: this package's folder)."""
+    import subprocess
+
+    folder = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        run = lambda *a: subprocess.run(["git", "-C", str(folder), *a], capture_output=True, text=True,  # noqa: E731
+                                        timeout=10, check=True).stdout.strip()
+        commit = run("rev-parse", "HEAD")
+        dirty = bool(run("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
