@@ -100,18 +100,18 @@ def main(argv=None) -> int:
         for snr in args.snr:
             for k, (img, x) in enumerate(images):
                 x = x[None]
-                got = {}
-                for how, batch in (("whole", x), ("tiles", to_tiles(x))):
+                x_tiles, got = to_tiles(x), {}
+                for how, batch in (("whole", x), ("tiles", x_tiles)):
                     g = torch.Generator().manual_seed(1000 * args.seed + k)
                     with torch.no_grad():
                         r = dial_receive(system, system.transmit(batch, snr, g), Dial(), g, tuple(batch.shape))
                     for f in fields:
                         y = (r.output if f == "output" else r.samples[0]).clamp(0, 1)
-                        got[how, f] = y if how == "whole" else from_tiles(y, *SIZE)
-                for (how, f), y in got.items():
+                        got[how, f] = (y, to_tiles(y)) if how == "whole" else (from_tiles(y, *SIZE), y)
+                for (how, f), (y, y_tiles) in got.items():
                     rows.append({"method": name, "receiver": f, "how": how, "snr_db": snr, "image": img,
                                  "psnr": float(psnr(x, y)[0]), "psnr_lp16": float(lowpass_psnr(x, y, 16)[0]),
-                                 "hf_ratio": float(hf_ratio(to_tiles(x), to_tiles(y)).mean())})
+                                 "hf_ratio": float(hf_ratio(x_tiles, y_tiles).mean())})
                 bar.update(1)
     bar.close()
     import pandas as pd

@@ -140,8 +140,8 @@ class LatentSystem(nn.Module):
         and the output (the sample, anchored to the estimate's coarse band when ``anchor_lowpass``, by
         default the factor built with, 0 for none). ``inner``: the inner system's sampling options
         (``prior_noise``, ``guidance``, ``mu`` of a JSCGC), for this call only. ``decode_estimate=False``
-        (only when no anchor applies: ``anchor_lowpass=0``, or 0 as built) skips decoding the estimate, which is then None: for the second
-        and later draws of one ŷ (:func:`jscgc.dial.receive`)."""
+        (only when no anchor applies: ``anchor_lowpass=0``, or 0 as built) skips decoding the estimate,
+        which is then None: for the second and later draws of one ŷ (:func:`jscgc.dial.receive`)."""
         if shape is None:
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
         factor = self.anchor_lowpass if anchor_lowpass is None else anchor_lowpass

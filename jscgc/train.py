@@ -288,18 +288,21 @@ def _resume(run: _Run, resume: bool) -> tuple[_Position, dict | None]:
 def trainable_counts(system: nn.Module) -> dict[str, int]:
     """Parameters each stage of ``system.plan()`` trains, by the same rule as :func:`train` (the stage's
     name prefixes, minus parameters frozen at build), without training: {stage name: count}."""
-    counts = {}
-    for stage in system.plan():
-        counts[stage.name] = sum(p.numel() for name, p in system.named_parameters() if p.requires_grad
-                                 and any(name.startswith(prefix) for prefix in stage.trains))
-    return counts
+    frozen = {name for name, p in system.named_parameters() if not p.requires_grad}
+    return {stage.name: sum(p.numel() for name, p in system.named_parameters() if _trains(stage, name, frozen))
+            for stage in system.plan()}
+
+
+def _trains(stage: Stage, name: str, frozen: set[str]) -> bool:
+    """Whether ``stage`` trains parameter ``name``: one of its name prefixes, never one frozen at build time."""
+    return name not in frozen and any(name.startswith(prefix) for prefix in stage.trains)
 
 
 def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[nn.Parameter]:
-    """Exactly the stage's parameters (by name prefix, never one frozen at build time) require grad."""
+    """Exactly the stage's parameters (:func:`_trains`) require grad."""
     params = []
     for name, p in system.named_parameters():
-        on = name not in frozen and any(name.startswith(prefix) for prefix in stage.trains)
+        on = _trains(stage, name, frozen)
         p.requires_grad_(on)
         if on:
             params.append(p)
