@@ -217,6 +217,18 @@ class ZImageVelocity(nn.Module):
                             patch_size=self.adapter.config.patch_size)[0]
         return -torch.stack(out, dim=0).squeeze(2).to(x_t.dtype)
 
+    def compile_blocks(self, **kwargs) -> "ZImageVelocity":
+        """Regional ``torch.compile`` (in place): each repeated block of the backbone (diffusers'
+        ``compile_repeated_blocks``: one compiled graph shared by the 30 layers of the 6B model) and each
+        adapter stage. Compiling blocks rather than the whole model keeps the compile time to a few blocks'
+        and leaves diffusers' Python preprocessing eager. ``kwargs`` go to ``torch.compile``
+        (default ``fullgraph=True``). Returns self."""
+        kwargs = {"fullgraph": True, **kwargs}
+        self.backbone.compile_repeated_blocks(**kwargs)
+        for stage in self.adapter.stages:
+            stage.compile(**kwargs)
+        return self
+
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, received: Received) -> torch.Tensor:
         inj = self.injections(x_t, t, received)
         dtype = next(self.backbone.parameters()).dtype

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run on the development machine before the GPU call of bench/gpu_suite.py: what the GPU image lacks goes
+# into folders that git ignores (/.whl/, /.device/ in .gitignore), for the call to carry:
+#   .whl/             diffusers and importlib_metadata wheels for the image's Python 3.12 (the image has
+#                     torch, accelerate, huggingface_hub, safetensors and the rest of our dependencies)
+#   .device/data/     bsds500/train (what bench/train_rate.py trains on; Kodak is not carried)
+#   .device/weights/  taef2/ (the shipped TAEF2 weights)
+# The device call then carries [".whl", ".device"] (about 27 MiB beside the working tree).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${JSCGC_SHARED:-../shared}
+[ -d "$shared/data/bsds500/train" ] || { echo "gpu_prepare: no $shared/data/bsds500/train (set JSCGC_SHARED)" >&2; exit 2; }
+[ -d "$shared/weights/taef2" ] || { echo "gpu_prepare: no $shared/weights/taef2 (set JSCGC_SHARED)" >&2; exit 2; }
+rm -rf .whl .device
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
+  "diffusers==$(python3 -c 'import diffusers; print(diffusers.__version__)')" importlib_metadata==8.7.0
+mkdir -p .device/data/bsds500 .device/weights
+cp -r "$shared/data/bsds500/train" .device/data/bsds500/
+cp -r "$shared/weights/taef2" .device/weights/
+du -sh .whl .device

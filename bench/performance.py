@@ -1,0 +1,132 @@
+"""The README's GPU performance rows, written from the benchmark JSON files in bench/results/.
+
+Each JSON is what one of bench/receiver.py, bench/train_step.py or bench/train_rate.py wrote, named
+for its step of bench/gpu_suite.py (the one list of the figures; its run's files are copied here). A figure that no file holds is written "unmeasured",
+and issue 19's goals are judged from the numbers, never typed in.
+
+    python bench/performance.py            # print the block
+    python bench/performance.py --write    # replace the block between the README's markers
+    python bench/performance.py --check    # exit 1 when the README's block is not what the files give
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.gpu_suite import STEPS  # noqa: E402
+from jscgc.io import atomic_write_text  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+BEGIN = "<!-- perf:gpu begin (written by `python bench/performance.py --write`; edit the JSON, not this) -->"
+END = "<!-- perf:gpu end -->"
+
+GOALS = {"fraction": 0.80, "adapter": 0.10, "ms_768x512_b1": 300.0}
+
+
+def load(folder: Path = RESULTS) -> dict[str, dict]:
+    """{file stem: JSON} of every bench/results/*.json."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _where(res: dict) -> str:
+    return f"{res['device']}, torch {res['torch']}, diffusers {res['diffusers']}, {res['date']}"
+
+
+def _receiver_result(res: dict) -> str:
+    sizes = "; ".join(f"{r['height']}×{r['width']} b{r['batch']}: {r['ms_per_image']:.0f} ms/image, "
+                      f"{r['fraction_of_gemm_ceiling']:.0%} of GEMM, adapter {r['adapter_overhead']:+.1%}"
+                      for r in res["rows"])
+    peak = max((r["peak_memory_gib"] or 0) for r in res["rows"])
+    text = f"{sizes}; GEMM ceiling {res['gemm_ceiling_tflops']:.0f} TFLOP/s; peak {peak:.1f} GiB"
+    if "profile" in res:
+        p = res["profile"]
+        split = ", ".join(f"{k} {v:.0%}" for k, v in p["by_category"].items() if v >= 0.01)
+        text += (f"; where the time goes at {p['height']}×{p['width']} b{p['batch']}: {split}; "
+                 f"GPU busy {p['busy_fraction']:.0%}")
+    return f"{text} ({_where(res)})"
+
+
+def _train_step_result(res: dict) -> str:
+    peak = f", peak {res['peak_memory_gib']:.1f} GiB" if res["peak_memory_gib"] else ""
+    return (f"{res['images_per_second']:.1f} images/s ({res['seconds_per_step'] * 1e3:.0f} ms/step){peak}, "
+            f"{res['trainable_parameters'] / 1e6:.1f} M trainable ({_where(res)})")
+
+
+def _train_rate_result(res: dict) -> str:
+    goal = res["goal_seconds"]
+    rows = "; ".join(f"{r['method']}: {r['seconds_per_step'] * 1e3:.0f} ms/step, {r['projected_seconds'] / 60:.1f} min "
+                     f"({'within' if r['projected_seconds'] <= goal else 'over'} the {goal / 60:.0f}-min goal)"
+                     for r in res["rows"])
+    return f"{rows} ({_where(res)})"
+
+
+RENDER = {"receiver": _receiver_result, "train_step": _train_step_result, "train_rate": _train_rate_result}
+
+
+def goals(results: dict[str, dict]) -> list[str]:
+    """Issue 19's three receiver goals, each judged from the receiver files present."""
+    rows = {mode: results[f"receiver_full_{mode}"]["rows"] for mode in ("eager", "compiled")
+            if f"receiver_full_{mode}" in results}
+    out = []
+    big = [r["fraction_of_gemm_ceiling"] for r in rows.get("compiled", []) if r["batch"] >= 4]
+    out.append(f"≥ {GOALS['fraction']:.0%} of the GEMM ceiling at batch ≥ 4, compiled: " +
+               (f"{'met' if min(big) >= GOALS['fraction'] else 'not met'} ({min(big):.0%}–{max(big):.0%})"
+                if big else "unmeasured"))
+    over = {m: max(r["adapter_overhead"] for r in rs) for m, rs in rows.items()}
+    out.append(f"adapter overhead ≤ {GOALS['adapter']:.0%}: " +
+               ("; ".join(f"{m} {'met' if v <= GOALS['adapter'] else 'not met'} (at most {v:+.1%})"
+                          for m, v in over.items()) or "unmeasured"))
+    b1 = {m: r["ms_per_image"] for m, rs in rows.items() for r in rs if (r["height"], r["width"], r["batch"]) == (768, 512, 1)}
+    out.append(f"768×512 at batch 1 ≤ {GOALS['ms_768x512_b1']:.0f} ms: " +
+               ("; ".join(f"{m} {'met' if v <= GOALS['ms_768x512_b1'] else 'not met'} ({v:.0f} ms)"
+                          for m, v in b1.items()) or "unmeasured"))
+    return out
+
+
+def render(results: dict[str, dict]) -> str:
+    """The README block: a table of the expected GPU figures (measured or "unmeasured"), then the goals."""
+    lines = [BEGIN, "", "| what | command | result |", "|---|---|---|"]
+    for step in STEPS:
+        res = results.get(step.name)
+        shown = re.sub(r" --out \S+", "", res["command"]) if res else " ".join(["python", *step.argv])
+        lines.append(f"| {step.what} | `{shown}` | "
+                     f"{RENDER[res['bench']](res) if res else '**unmeasured** (no GPU run yet)'} |")
+    lines += ["", "Issue 19's goals, judged from these files:", ""] + [f"- {g}" for g in goals(results)]
+    return "\n".join(lines + ["", END])
+
+
+def readme_block(text: str) -> str:
+    """The block between the markers (markers included); ValueError when they are missing."""
+    start, stop = text.find(BEGIN), text.find(END)
+    if start < 0 or stop < start:
+        raise ValueError("README.md: the perf:gpu markers are missing")
+    return text[start:stop + len(END)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--write", action="store_true", help="replace the README's block")
+    p.add_argument("--check", action="store_true", help="exit 1 when the README's block is stale")
+    p.add_argument("--results", default=str(RESULTS), help="folder of the JSON files")
+    a = p.parse_args(argv)
+    block = render(load(Path(a.results)))
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if a.check:
+        stale = readme_block(text) != block
+        print("README.md: the GPU rows are stale; run python bench/performance.py --write" if stale else "up to date")
+        return int(stale)
+    if a.write:
+        atomic_write_text(readme, text.replace(readme_block(text), block))
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
