@@ -5,9 +5,17 @@
 #                     torch, accelerate, huggingface_hub, safetensors and the rest of our dependencies)
 #   .device/data/     bsds500/train (what bench/train_rate.py trains on; Kodak is not carried)
 #   .device/weights/  taef2/ (the shipped TAEF2 weights)
-# The device call then carries [".whl", ".device"] (about 27 MiB beside the working tree).
+#   with --with-kodak also .device/data/kodak (only for a call that runs experiments/kodak.py)
+# The device call then carries [".whl", ".device"] (about 27 MiB beside the working tree; 42 with Kodak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+kodak=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-kodak) kodak=1 ;;
+    *) echo "gpu_prepare: unknown argument $arg (expected --with-kodak)" >&2; exit 2 ;;
+  esac
+done
 shared=${JSCGC_SHARED:-../shared}
 [ -d "$shared/data/bsds500/train" ] || { echo "gpu_prepare: no $shared/data/bsds500/train (set JSCGC_SHARED)" >&2; exit 2; }
 [ -d "$shared/weights/taef2" ] || { echo "gpu_prepare: no $shared/weights/taef2 (set JSCGC_SHARED)" >&2; exit 2; }
@@ -18,4 +26,5 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
 mkdir -p .device/data/bsds500 .device/weights
 cp -r "$shared/data/bsds500/train" .device/data/bsds500/
 cp -r "$shared/weights/taef2" .device/weights/
+if [ "$kodak" = 1 ]; then cp -r "$shared/data/kodak" .device/data/; fi
 du -sh .whl .device

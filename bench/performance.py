@@ -1,8 +1,9 @@
 """The README's GPU performance rows, written from the benchmark JSON files in bench/results/.
 
-Each JSON is what one of bench/receiver.py, bench/train_step.py or bench/train_rate.py wrote, named
-for its step of bench/gpu_suite.py (the one list of the figures; its run's files are copied here). A figure that no file holds is written "unmeasured",
-and issue 19's goals are judged from the numbers, never typed in.
+Each JSON is what one of bench/receiver.py, bench/train_step.py or bench/train_rate.py wrote, named for
+its step of bench/gpu_suite.py (the one list of the figures; its run's files are copied here). A figure
+that no file holds is written "unmeasured", and issue 19's goals are judged from the numbers, never
+typed in.
 
     python bench/performance.py            # print the block
     python bench/performance.py --write    # replace the block between the README's markers

@@ -152,3 +152,31 @@ def test_compiled_blocks_give_the_eager_velocity():
         eager = velocity(x, t, received)
         compiled = velocity.compile_blocks()(x, t, received)
     assert torch.allclose(eager, compiled, atol=1e-4, rtol=1e-4)
+
+
+def test_the_6b_receiver_runs_on_the_meta_device_and_its_flops_match_a_closed_form():
+    """The full preset's receiver, built without memory, runs a 768×512 velocity evaluation (no shape error
+    waits for the GPU), and the counted backbone FLOPs match the transformer's closed form within 1 %:
+    per block and token 2·(4d² + 3·d·d_ff) for the projections and the SwiGLU, plus 4·L²·d per block for
+    attention; 30 main blocks on L = 1536 image + 32 caption tokens, 2 noise refiners on the 1536 image
+    tokens, 2 context refiners on the 32 caption tokens (the embedders and adaLN are under 0.1 %)."""
+    from bench.receiver import _backbone_only, build, flops_per_eval, inputs
+    from jscgc.presets import get_preset
+    from jscgc.types import Received
+
+    preset, meta = get_preset("full", zimage=None), torch.device("meta")
+    velocity = build(preset, meta, torch.bfloat16)
+    cfg = velocity.backbone.config
+    received, lat = inputs(preset, cfg.in_channels, 768, 512, 1, torch.device("cpu"))
+    received = Received(received.symbols.to(meta), received.snr_db.to(meta))
+    x, t = torch.empty(lat, device=meta, dtype=torch.bfloat16), torch.full((1,), 0.5, device=meta)
+    d, d_ff = cfg.dim, velocity.backbone.layers[0].feed_forward.w1.out_features
+
+    def blocks(n, tokens):
+        return n * (2 * (4 * d * d + 3 * d * d_ff) * tokens + 4 * tokens ** 2 * d)
+
+    closed = blocks(cfg.n_layers, 1536 + 32) + blocks(cfg.n_refiner_layers, 1536) + blocks(cfg.n_refiner_layers, 32)
+    assert flops_per_eval(_backbone_only(velocity), x, t, received) == pytest.approx(closed, rel=0.01)
+    assert flops_per_eval(velocity, x, t, received) > closed                        # the adapter adds work
+    with torch.no_grad():
+        assert velocity(x, t, received).shape == lat
