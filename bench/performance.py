@@ -43,8 +43,8 @@ def _receiver_result(res: dict) -> str:
     sizes = "; ".join(f"{r['height']}×{r['width']} b{r['batch']}: {r['ms_per_image']:.0f} ms/image, "
                       f"{r['fraction_of_gemm_ceiling']:.0%} of GEMM, adapter {r['adapter_overhead']:+.1%}"
                       for r in res["rows"])
-    peak = max((r["peak_memory_gib"] or 0) for r in res["rows"])
-    text = f"{sizes}; GEMM ceiling {res['gemm_ceiling_tflops']:.0f} TFLOP/s; peak {peak:.1f} GiB"
+    peaks = [r["peak_memory_gib"] for r in res["rows"] if r["peak_memory_gib"] is not None]
+    text = f"{sizes}; GEMM ceiling {res['gemm_ceiling_tflops']:.0f} TFLOP/s" + (f"; peak {max(peaks):.1f} GiB" if peaks else "")
     if "profile" in res:
         p = res["profile"]
         split = ", ".join(f"{k} {v:.0%}" for k, v in p["by_category"].items() if v >= 0.01)
