@@ -168,9 +168,8 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def check(a, device) -> tuple[list, tuple | None, Path]:
+def check(a, preset, device) -> tuple[list, tuple | None, Path]:
     """Every input checked before the model is built: one line naming the bad one (exit 2)."""
-    preset = get_preset(a.preset, zimage=None)
     try:
         default = GPU_SIZES if device.type == "cuda" else CPU_SIZES
         sizes = parse_sizes(" ".join(a.sizes) if a.sizes else default, preset.token_px)
@@ -191,9 +190,9 @@ def check(a, device) -> tuple[list, tuple | None, Path]:
 def main(argv: list[str] | None = None) -> dict:
     a = parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    sizes, prof_size, out = check(a, device)
-    dtype = DTYPES[a.dtype or ("bf16" if device.type == "cuda" else "fp32")]
     preset = get_preset(a.preset, zimage=None)
+    sizes, prof_size, out = check(a, preset, device)
+    dtype = DTYPES[a.dtype or ("bf16" if device.type == "cuda" else "fp32")]
     velocity = build(preset, device, dtype)
     flops = count_flops(velocity, preset, sorted(set(sizes + ([prof_size] if prof_size else []))), a.steps,
                         device, dtype)
