@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 from bench.environment import Refused, environment, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root  # noqa: E402
 from jscgc.io import atomic_write_json, unwritable_reason  # noqa: E402
-from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
+from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import TAEF2, weights_root  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
@@ -63,14 +63,6 @@ def check(a, preset) -> tuple[list[str], Path, Path]:
     if reason:
         raise Refused("train_rate", f"--out {out}: {reason}")
     return methods, folder, out
-
-
-def sources(preset, crops: FolderCrops, extractor) -> dict:
-    """kodak.py's sources: "pixels" and "latents" (one pool, latents encoded once, for a pool preset)."""
-    if not preset.latent_pool:
-        return {"pixels": crops, "latents": crops}
-    pool = CachedLatents(crops(preset.latent_pool, torch.Generator().manual_seed(12345)), extractor)
-    return {"pixels": pool.pixels, "latents": pool}
 
 
 def timed_run(method, preset, extractor, data, config, device) -> tuple[float, dict]:
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     methods, folder, out = check(a, preset)
     shipped = weights_root() is not None and (weights_root() / "taef2").is_dir()
     extractor = TAEF2.from_pretrained() if shipped else TAEF2()    # the cost does not depend on the weights
-    data = sources(preset, FolderCrops(folder, preset.crop), extractor)
+    data = training_sources(FolderCrops(folder, preset.crop), extractor, preset.latent_pool)
     rows = []
     for method in methods:
         row = rate(method, preset, extractor, data, a.steps, device)

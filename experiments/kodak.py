@@ -48,7 +48,7 @@ from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
 from jscgc.io import (atomic_save, atomic_write_json, atomic_write_text, folder_name, source_version,  # noqa: E402
                       unwritable_reason)
-from jscgc.latent_system import CachedLatents, LatentSystem  # noqa: E402
+from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
@@ -348,11 +348,7 @@ def _training_sources(setup: Setup, args) -> dict:
     ``latent_pool`` preset both draw the same crops from one pool, whose latents are encoded once."""
     if setup.data is None:
         return {}
-    if not setup.preset.latent_pool:
-        return {"pixels": setup.data, "latents": setup.data}
-    images = setup.data(setup.preset.latent_pool, torch.Generator().manual_seed(args.seed + 12345))
-    pool = CachedLatents(images, setup.extractor)
-    return {"pixels": pool.pixels, "latents": pool}
+    return training_sources(setup.data, setup.extractor, setup.preset.latent_pool, args.seed + 12345)
 
 
 def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:

@@ -29,7 +29,7 @@ from torch import nn
 
 from jscgc.types import Batch, LatentBatch, Received, Reception, Stage
 
-__all__ = ["LatentSystem", "CachedLatents", "lowpass", "anchor"]
+__all__ = ["LatentSystem", "CachedLatents", "training_sources", "lowpass", "anchor"]
 
 
 def lowpass(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -69,6 +69,17 @@ class CachedLatents:
     def pixels(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """The same draw as a call, images only: the source for systems that work on pixels."""
         return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+
+
+def training_sources(crops, extractor: nn.Module, latent_pool: int = 0, seed: int = 12345) -> dict:
+    """The training sources by kind of system: "pixels" for systems on images, "latents" for
+    :class:`LatentSystem` s. ``crops(batch_size, generator) -> (B, 3, H, W)`` draws fresh crops; with
+    ``latent_pool`` > 0 both kinds draw from one pool of that many crops (drawn once with ``seed``) whose
+    latents are encoded once (:class:`CachedLatents`)."""
+    if not latent_pool:
+        return {"pixels": crops, "latents": crops}
+    pool = CachedLatents(crops(latent_pool, torch.Generator().manual_seed(seed)), extractor)
+    return {"pixels": pool.pixels, "latents": pool}
 
 
 class LatentSystem(nn.Module):
