@@ -50,10 +50,10 @@ from jscgc.io import (atomic_save, atomic_write_json, atomic_write_text, folder_
                       unwritable_reason)
 from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
-from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
+from jscgc.methods import METHODS, build_method  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import describe_plan, latest_checkpoint, load_trained, train, trainable_counts  # noqa: E402
+from jscgc.train import describe_plan, latest_checkpoint, load_trained, parameter_record, train  # noqa: E402
 from jscgc.types import LatentBatch  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
@@ -91,6 +91,8 @@ def parse_args(argv):
     p.add_argument("--weights", default=None, help="TAEF2 weights folder (default <JSCGC_WEIGHTS>/taef2)")
     p.add_argument("--out", default=None, help="output folder (default results/kodak_<preset>)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="resamples of the images for the set measures' paired intervals (sets.csv); 0: none")
     p.add_argument("--overwrite", action="store_true", help="start afresh: replace results and checkpoints in --out")
     p.add_argument("--yes", action="store_true", help="run a non-tiny preset on a CPU anyway")
     p.add_argument("--no-figures", action="store_true")
@@ -175,6 +177,8 @@ def _check_numbers(args) -> list[str]:
         raise UsageError(f"--crop {args.crop}: expected a positive size in pixels (omit it for whole images)")
     if args.downscale is not None and args.downscale < 1:
         raise UsageError(f"--downscale {args.downscale}: expected an integer factor >= 1")
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap {args.bootstrap}: expected a number of resamples >= 0 (0: no intervals)")
     if args.train_steps is not None and args.train_steps < 1:
         raise UsageError(f"--train-steps {args.train_steps}: expected a positive step budget")
     dial_methods = [m.strip() for m in args.dial_methods.split(",") if m.strip()]
@@ -337,7 +341,7 @@ def prepare_out(setup: Setup, args) -> None:
         for name in setup.methods:
             shutil.rmtree(out / name, ignore_errors=True)
         shutil.rmtree(out / "recon", ignore_errors=True)
-        for f in ("metrics.csv", "summary.csv", "config.json", "timings.json"):
+        for f in ("metrics.csv", "summary.csv", "sets.csv", "config.json", "timings.json"):
             (out / f).unlink(missing_ok=True)
         for f in out.glob("fig*_*.*"):
             f.unlink()
@@ -355,8 +359,8 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     """Train with the shared loop (resuming a matching run), or load ``--checkpoint``; returns the
     method's entry of config.json and its wall time."""
     record = setup.records[name]
-    info = {"parameters": count_parameters(system), "plan": describe_plan(system.plan(), setup.train_cfg.steps),
-            "trainable_by_stage": trainable_counts(system)}
+    counts = parameter_record(system)
+    info = {"parameters": counts.pop("total"), "plan": describe_plan(system.plan(), setup.train_cfg.steps), **counts}
     if args.checkpoint:
         info["loaded"] = str(load_trained(system, Path(args.checkpoint) / name / "train"))
         return info, 0.0
@@ -366,7 +370,7 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
     result = train(system, data, setup.train_cfg, out_dir=setup.out / name / "train", resume=True,
                    system_config=system.config(), desc=f"train {name}")
     info.update(steps=result.step, examples=result.step * setup.train_cfg.batch_size,
-                trainable_parameters=max(info["trainable_by_stage"].values()),
+                trainable_parameters=info["trainable_union"],
                 stages=[r._asdict() for r in result.stages],
                 skipped_steps=list(result.skipped),
                 final_loss=sum(result.losses[-20:]) / max(1, len(result.losses[-20:])))
@@ -375,9 +379,10 @@ def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
 
 def _receivers(name: str, system) -> list[tuple[str, str]]:
     """(row label, field) of each receiver a trained system gives at its own operating point: its
-    output, and for an anchored system also its generator's own sample."""
+    output; for an anchored system also its generator's own sample and μ(ŷ), the MSE estimate whose
+    coarse band the output copies (so the anchored output's low-pass scores are read beside μ's)."""
     if isinstance(system, LatentSystem) and system.anchor_lowpass:
-        return [(name, "output"), (f"{name} (sample)", "sample")]
+        return [(name, "output"), (f"{name} (sample)", "sample"), (f"{name} μ(ŷ)", "estimate")]
     return [(name, "output")]
 
 
@@ -398,25 +403,32 @@ def _points(name: str, system, setup: Setup, args) -> list[tuple[Dial, list[tupl
 def _score(label: str, field: str, reception, x, setup: Setup, args, where: tuple) -> tuple[dict, torch.Tensor]:
     """One metrics.csv row for one receiver's output (or first sample) and the image scored."""
     img_name, snr, s = where
-    x_hat = (reception.output if field == "output" else reception.samples[0]).float().clamp(0, 1)
+    x_hat = {"output": reception.output, "sample": reception.samples[0],
+             "estimate": reception.estimate}[field].float().clamp(0, 1)
     values = evaluate_images(x.float(), x_hat, setup.ready)
     diversity = float("nan") if reception.diversity is None else float(reception.diversity[0])
     return ({"method": label, "snr_db": snr, "image": img_name, "sample": s,
              **{m: v[0] for m, v in values.items()}, "diversity": diversity}, x_hat)
 
 
-def evaluate(name: str, system, setup: Setup, args, latents: dict) -> tuple[list, list]:
-    """Rows of metrics.csv and the set metrics of every receiver (and dial point) of one method."""
+def _set_measures(setup: Setup) -> dict:
+    """The ready set measures (:class:`jscgc.metrics.SetMeasure`), by name."""
+    return {n: fn for n, fn in setup.ready.items() if METRICS[n].kind == "set"}
+
+
+def evaluate(name: str, system, setup: Setup, args, latents: dict) -> tuple[list, dict]:
+    """Rows of metrics.csv, and per SNR, receiver (and dial point) and set measure the per-image feature
+    statistics of the first sample ({snr: {label: {measure: [stats in image order]}}})."""
     from tqdm.auto import tqdm
 
-    rows, sets = [], []
+    rows, stats, measures = [], {}, _set_measures(setup)
     points = _points(name, system, setup, args)
     n_samples = args.samples if METHODS[name].stochastic else 1
     figure_images = set(args.figure_images.split(",")) if args.figure_images else set()
     system.eval()
     bar = tqdm(total=len(args.snr) * len(setup.images), desc=f"eval {name}", disable=args.no_progress, leave=False)
     for snr in args.snr:
-        kept = {label: ([], []) for _, receivers, _ in points for label, _ in receivers}
+        kept = stats[snr] = {label: {m: [] for m in measures} for _, receivers, _ in points for label, _ in receivers}
         for img_name, image in setup.images:
             x = image[None].to(setup.device)
             sent = LatentBatch(x, latents[img_name]) if isinstance(system, LatentSystem) else x
@@ -431,41 +443,90 @@ def evaluate(name: str, system, setup: Setup, args, latents: dict) -> tuple[list
                         row, x_hat = _score(label, field, reception, x, setup, args, (img_name, snr, s))
                         rows.append(row)
                         if s == 0:
-                            kept[label][0].append(x.float().cpu())
-                            kept[label][1].append(x_hat.cpu())
+                            for m, measure in measures.items():
+                                kept[label][m].append(measure.stats(x_hat.cpu()))
                             if img_name in figure_images:
                                 _save_png(setup.out / "recon" / folder_name(label) / f"snr{snr:+g}" / f"{img_name}.png",
                                           x_hat[0])
             bar.update(1)
-        sets += [{"method": label, "snr_db": snr, **evaluate_sets(refs, outs, setup.ready)}
-                 for label, (refs, outs) in kept.items()]
     bar.close()
-    return rows, sets
+    return rows, stats
 
 
-def _tables(df, reference: str = "mambajscc") -> str:
-    """Markdown: mean ± s.e. over images per receiver and SNR, and paired differences against ``reference``
-    (per image, samples averaged first) when it was run."""
+def set_intervals(setup: Setup, args, stats: dict) -> "pd.DataFrame":
+    """sets.csv: per set measure, SNR and receiver the value on the 24 images and its paired basic bootstrap
+    interval (:func:`jscgc.bootstrap.paired_bootstrap`, ``--bootstrap`` resamples, the same for every receiver
+    of an SNR), and the paired differences against mambajscc and diffjscc where they ran."""
+    import pandas as pd
+
+    from jscgc.bootstrap import frechet_from_stats, paired_bootstrap
+
+    frames, resample = [], args.bootstrap and len(setup.images) >= 2      # a bootstrap needs two images
+    for m, measure in _set_measures(setup).items():
+        refs = [measure.stats(image[None].float()) for _, image in setup.images]
+        for snr, by_label in stats.items():
+            outs = {label: per[m] for label, per in by_label.items()}
+            references = [r for r in ("mambajscc", "diffjscc") if r in outs]
+            if resample:
+                table = paired_bootstrap(refs, outs, references or None, n_boot=args.bootstrap, seed=args.seed)
+            else:
+                table = pd.DataFrame({"receiver": list(outs), "n_images": len(refs),
+                                      "value": [frechet_from_stats(refs, xs) for xs in outs.values()]})
+            frames.append(table.rename(columns={"receiver": "method"}).assign(snr_db=snr, metric=m))
+    if not frames:
+        return pd.DataFrame(columns=["metric", "snr_db", "method", "value"])
+    table = pd.concat(frames, ignore_index=True)
+    return table[["metric", "snr_db", "method"] + [c for c in table.columns if c not in ("metric", "snr_db", "method")]]
+
+
+def _tables(df, sets, reference: str = "mambajscc") -> str:
+    """Markdown: mean ± s.e. over images per receiver and SNR, paired differences against ``reference``
+    (per image, samples averaged first) when it was run, and the set measures with their intervals."""
     from jscgc import paired
 
     text = "## Mean ± s.e. over images\n\n" + paired.to_markdown(paired.summary(df)) + "\n"
     if reference in set(df["method"]):
         diffs = paired.paired_differences(df, reference)
         text += f"\n## Paired differences against {reference} (± s.e. over images)\n\n" + paired.to_markdown(diffs) + "\n"
+    if len(sets):
+        text += "\n## Set measures (95 % paired bootstrap intervals over images, sets.csv)\n\n" + set_markdown(sets) + "\n"
     return text
 
 
+def set_markdown(sets) -> str:
+    """sets.csv as markdown: value [lo, hi] per receiver and SNR, a column per measure; with a reference,
+    its paired difference [lo, hi], marked * where the interval excludes 0."""
+    def cell(r, col):
+        if f"{col}_lo" not in r or r.isna()[f"{col}_lo"]:
+            return f"{r[col]:.3f}"
+        star = "*" if (r[f"{col}_lo"] > 0 or r[f"{col}_hi"] < 0) and col != "value" else ""
+        return f"{r[col]:.3f} [{r[f'{col}_lo']:.3f}, {r[f'{col}_hi']:.3f}]{star}"
+
+    frame = sets.rename(columns={"lo": "value_lo", "hi": "value_hi"})
+    diffs = [c for c in frame.columns if c.startswith("diff") and not c.endswith(("_lo", "_hi", "_excludes_zero"))]
+    lines = ["| measure | SNR (dB) | receiver | value [95 % interval] | " + " | ".join(f"{d} [interval]" for d in diffs) + " |",
+             "|---|---|---|---|" + "---|" * len(diffs)]
+    for _, r in frame.iterrows():
+        lines.append(f"| {r.metric} | {r.snr_db:g} | {r.method} | {cell(r, 'value')} | "
+                     + " | ".join(cell(r, d) for d in diffs) + " |")
+    return "\n".join(lines)
+
+
 def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
-    """metrics.csv, summary.csv (rows in a fixed order), config.json; wall times apart in timings.json."""
+    """metrics.csv, summary.csv (rows in a fixed order; the set measures' values from ``sets``, the table of
+    :func:`set_intervals`), sets.csv, config.json; wall times apart in timings.json."""
     import pandas as pd
 
     columns = ["method", "snr_db", "image", "sample"] + [m for m in METRICS if METRICS[m].kind == "image"] + ["diversity"]
     df = pd.DataFrame(rows).reindex(columns=columns)
     summary = df.groupby(["method", "snr_db"], sort=False)[columns[4:]].mean().reset_index()
-    summary = summary.merge(pd.DataFrame(sets), on=["method", "snr_db"], how="left")
+    if len(sets):
+        wide = sets.pivot_table(index=["method", "snr_db"], columns="metric", values="value", sort=False).reset_index()
+        summary = summary.merge(wide, on=["method", "snr_db"], how="left")
     summary = summary.reindex(columns=["method", "snr_db"] + list(METRICS) + ["diversity"])
     atomic_save(setup.out / "metrics.csv", lambda f: df.to_csv(f, index=False))
     atomic_save(setup.out / "summary.csv", lambda f: summary.to_csv(f, index=False))
+    atomic_save(setup.out / "sets.csv", lambda f: sets.to_csv(f, index=False))
     recorded = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress")}   # where, not what
     config = {"preset": setup.preset.to_dict(), "args": recorded, "methods": info,
               "train_config": dataclasses.asdict(setup.train_cfg), "unavailable_metrics": setup.missing,
@@ -476,7 +537,7 @@ def _write_results(setup: Setup, args, rows, sets, info, seconds) -> None:
               "source": source_version()}
     atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
     atomic_write_json(setup.out / "timings.json", seconds)
-    atomic_write_text(setup.out / "table.md", _tables(df))
+    atomic_write_text(setup.out / "table.md", _tables(df, sets))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.round(4).to_string(index=False))
 
@@ -487,7 +548,7 @@ def run(setup: Setup, args) -> None:
     prepare_out(setup, args)
     with torch.no_grad():
         latents = {n: setup.extractor.encode(im[None].to(setup.device)) for n, im in setup.images}
-    rows, sets, info, seconds = [], [], {}, {}
+    rows, stats, info, seconds = [], {}, {}, {}
     sources = _training_sources(setup, args)
     for name in setup.methods:
         torch.manual_seed(args.seed)
@@ -497,11 +558,16 @@ def run(setup: Setup, args) -> None:
         t0 = time.perf_counter()
         r, s = evaluate(name, system, setup, args, latents)
         seconds[f"eval_{name}"] = time.perf_counter() - t0
-        rows, sets = rows + r, sets + s
+        rows += r
+        for snr, by_label in s.items():
+            stats.setdefault(snr, {}).update(by_label)
         del system
     for img_name, image in setup.images:
         if img_name in (args.figure_images or "").split(","):
             _save_png(setup.out / "recon" / "ground_truth" / f"{img_name}.png", image)
+    t0 = time.perf_counter()
+    sets = set_intervals(setup, args, stats)
+    seconds["set_intervals"] = time.perf_counter() - t0
     seconds["wall"] = time.perf_counter() - start
     _write_results(setup, args, rows, sets, info, seconds)
     if not args.no_figures:

@@ -43,7 +43,8 @@ from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem, anchor  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 
-SCORED = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "latent_fd"]
+SCORED = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "detail_match", "lpips_alex", "lpips_vgg",
+          "dists", "latent_fd", "patch_fd"]
 
 #: name -> (method, recipe overrides, budget multiplier, what changes). Every variant trains ``budget × --steps``
 #: optimiser steps over all its stages; a recipe's ``mse_share`` is the MSE stage's part of that budget.

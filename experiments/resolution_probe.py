@@ -37,7 +37,10 @@ from jscgc.imagedata import center_crop, data_root, folder_images  # noqa: E402
 from jscgc.io import atomic_write_json, atomic_write_text, source_version  # noqa: E402
 from jscgc.latents import TAEF2  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
-from jscgc.metrics import hf_ratio, lowpass_psnr, psnr  # noqa: E402
+from jscgc.metrics import available_metrics, evaluate_images, hf_ratio  # noqa: E402
+
+#: scored on the whole picture (the tiled reception reassembled); the HF ratio is the mean over the 64² tiles
+SCORED = ["psnr", "psnr_lp16", "detail_match", "lpips_alex", "lpips_vgg", "dists"]
 from jscgc.presets import get_preset  # noqa: E402
 from jscgc.train import load_trained  # noqa: E402
 
@@ -92,11 +95,11 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     extractor, preset, rows, t0 = TAEF2(), get_preset(args.preset), [], time.time()
+    ready, unavailable = available_metrics(SCORED)
     bar = tqdm(total=len(methods) * len(args.snr) * len(images), desc="probe")
     for name in methods:
         system = build_method(name, preset, extractor).eval()
         load_trained(system, Path(args.checkpoint) / name / "train")
-        fields = ["output", "sample"] if name.startswith("jscgc") else ["output"]
         for snr in args.snr:
             for k, (img, x) in enumerate(images):
                 x = x[None]
@@ -105,23 +108,26 @@ def main(argv=None) -> int:
                     g = torch.Generator().manual_seed(1000 * args.seed + k)
                     with torch.no_grad():
                         r = dial_receive(system, system.transmit(batch, snr, g), Dial(), g, tuple(batch.shape))
-                    for f in fields:
-                        y = (r.output if f == "output" else r.samples[0]).clamp(0, 1)
+                    fields = {"output": r.output, "sample": r.samples[0], "estimate": r.estimate}
+                    for f, y in fields.items():
+                        if y is None or (f != "output" and not name.startswith("jscgc")):
+                            continue                      # μ(ŷ) only where computed; sample only for the generators
+                        y = y.clamp(0, 1)
                         got[how, f] = (y, to_tiles(y)) if how == "whole" else (from_tiles(y, *SIZE), y)
                 for (how, f), (y, y_tiles) in got.items():
                     rows.append({"method": name, "receiver": f, "how": how, "snr_db": snr, "image": img,
-                                 "psnr": float(psnr(x, y)[0]), "psnr_lp16": float(lowpass_psnr(x, y, 16)[0]),
+                                 **{m: v[0] for m, v in evaluate_images(x, y, ready).items()},
                                  "hf_ratio": float(hf_ratio(x_tiles, y_tiles).mean())})
                 bar.update(1)
     bar.close()
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    wide = df.pivot_table(index=["method", "receiver", "snr_db", "image"], columns="how",
-                          values=["psnr", "psnr_lp16", "hf_ratio"])
+    scored = [m for m in SCORED + ["hf_ratio"] if m in df]
+    wide = df.pivot_table(index=["method", "receiver", "snr_db", "image"], columns="how", values=scored)
     lines = ["| method | receiver | SNR | metric | whole | tiles | tiles − whole (± s.e.) |", "|---|---|---|---|---|---|---|"]
     for (m, f, s), grp in wide.groupby(level=[0, 1, 2]):
-        for metric in ["psnr", "psnr_lp16", "hf_ratio"]:
+        for metric in scored:
             d = grp[(metric, "tiles")] - grp[(metric, "whole")]
             lines.append(f"| {m} | {f} | {s:g} | {metric} | {grp[(metric, 'whole')].mean():.3f} | "
                          f"{grp[(metric, 'tiles')].mean():.3f} | {d.mean():+.3f} ± {d.std(ddof=1) / math.sqrt(len(d)):.3f} |")
@@ -129,6 +135,7 @@ def main(argv=None) -> int:
     atomic_write_text(out / "probe.csv", df.to_csv(index=False))
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     atomic_write_json(out / "config.json", {**vars(args), "size": SIZE, "tile": TILE, "n_images": len(images),
+                                            "unavailable_metrics": unavailable,
                                             "wall_s": time.time() - t0, "torch": torch.__version__,
                                             "source": source_version()})
     print("\n".join(lines))

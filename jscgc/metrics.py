@@ -12,8 +12,16 @@ psnr_lp8       image           higher      PSNR after 8x8 average pooling of bot
 psnr_lp16      image           higher      PSNR after 16x16 average pooling
 colour_dist    image           lower       distance between per-channel means and standard deviations
 psd_dist       image           lower       mean |Δ log10| of radially averaged power spectra (blur, noise)
-hf_ratio       image           closer to 1 mean |Laplacian| of out / that of ref (< 1 blur, > 1 extra texture)
-lpips          image lpips     lower       LPIPS (Zhang et al. 2018) from ``<weights>/lpips``
+hf_ratio       image           closer to 1 mean |Laplacian| of out / that of ref (< 1 blur, > 1 extra texture
+                                           *or noise*: noise wins it, so read it beside detail_match)
+detail_match   image           higher      Σ min / Σ max of the local (8x8-block) |Laplacian| energies of out and
+                                           ref, in [0, 1]: falls for blur and for noise alike (:func:`detail_match`)
+lpips_alex     image lpips     lower       LPIPS v0.1, AlexNet (Zhang et al. 2018; the paper's LPIPS), from
+                                           ``<weights>/lpips`` (:mod:`jscgc.perceptual`, no torchvision)
+lpips_vgg      image lpips     lower       LPIPS v0.1, VGG16
+lpips_squeeze  image lpips     lower       LPIPS v0.1, SqueezeNet 1.1
+dists          image dists     lower       DISTS (Ding et al. 2020), VGG16 from ``<weights>/lpips``, α/β from
+                                           ``<weights>/dists``
 dino           image dino      higher      cosine similarity of DINO ViT CLS features from ``<weights>/dino``
 latent_fd      set   extractor lower       Fréchet distance of TAEF2-encoder features, every latent position a
                                            sample: a distributional *proxy*, not FID
@@ -42,7 +50,7 @@ import torch.nn.functional as F
 __all__ = ["psnr", "ms_ssim", "ms_ssim_scales", "lowpass_psnr", "colour_distance", "radial_power_spectrum",
            "power_spectrum_distance", "hf_ratio", "frechet_distance", "latent_features", "set_frechet",
            "dct_matrix", "patch_dct_features", "patch_fd",
-           "lpips_distance", "dino_similarity", "MetricUnavailable", "Metric", "METRICS", "available_metrics",
+           "perceptual_distance", "detail_match", "dino_similarity", "MetricUnavailable", "Metric", "METRICS", "available_metrics",
            "evaluate_images", "evaluate_sets"]
 
 
@@ -231,19 +239,17 @@ def latent_features(images: torch.Tensor, extractor) -> np.ndarray:
     return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).double().cpu().numpy()
 
 
-def lpips_distance(ref: torch.Tensor, out: torch.Tensor, features: Callable, heads: list) -> torch.Tensor:
-    """LPIPS (Zhang et al. 2018, Eq. 1): Σ_l mean_hw |w_l ⊙ (f̂_l(ref) − f̂_l(out))|², with f̂ the
-    channel-unit-normalised features of each layer l. ``features(x in [-1, 1]) -> [maps]``,
-    ``heads``: one 1x1 conv (C_l -> 1) per layer. Returns (B,); 0 for identical images."""
+def perceptual_distance(ref: torch.Tensor, out: torch.Tensor, model, reference: Callable,
+                        signed: bool = False) -> torch.Tensor:
+    """A learned distance (:class:`jscgc.perceptual.LPIPS` or :class:`~jscgc.perceptual.DISTS`) per image
+    pair: (B,). ``reference(ref)`` gives the reference's features (memoised: computed once per image,
+    :class:`MemoisedFeatures`); the output's are computed here. ``signed``: the model takes RGB in
+    [−1, 1] (LPIPS), so both images are mapped from [0, 1] by x ↦ 2x − 1; otherwise [0, 1] (DISTS)."""
     _check(ref, out)
-    unit = lambda t: t / (t.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)  # noqa: E731
-    total = 0
-    for fa, fb, head in zip(features(ref * 2 - 1), features(out * 2 - 1), heads):
-        total = total + head((unit(fa) - unit(fb)).pow(2)).mean((1, 2, 3))
-    return total
+    with torch.inference_mode():
+        return model.compare(reference(ref), model.features(out * 2 - 1 if signed else out)).float()
 
 
-# ----------------------------------------------------------------------------- weight loaders
 def _weights(sub: str) -> Path:
     from jscgc.latents import weights_root
 
@@ -253,40 +259,50 @@ def _weights(sub: str) -> Path:
     return root / sub
 
 
-def _lpips_model():
-    """LPIPS-AlexNet: torchvision's AlexNet features from ``<weights>/lpips/alexnet.pth`` and the
-    linear heads from ``<weights>/lpips/alex.pth`` (the file the ``lpips`` package ships)."""
-    folder = _weights("lpips")
+#: bytes of reference features a learned metric keeps (24 references of 384x256 need about 1.1 GB for VGG)
+FEATURE_CACHE_BYTES = 2 << 30
+
+
+def _perceptual(name: str, extractor) -> dict:
+    """The loaded model and a memo of reference features for ``lpips_<net>`` or ``dists``."""
+    from jscgc import perceptual
+
     try:
-        import torchvision
-    except Exception as err:  # the CPU image's torchvision fails to load its C ops
-        raise MetricUnavailable(f"lpips needs torchvision for AlexNet ({type(err).__name__})") from None
-    for f in ("alexnet.pth", "alex.pth"):
-        if not (folder / f).is_file():
-            raise MetricUnavailable(f"lpips: {folder / f} is missing")
-    net = torchvision.models.alexnet().features
-    net.load_state_dict({k.removeprefix("features."): v for k, v in
-                         torch.load(folder / "alexnet.pth", map_location="cpu").items()
-                         if k.startswith("features.")})
-    taps, chans = (1, 4, 7, 9, 11), (64, 192, 384, 256, 256)
-    lin = torch.load(folder / "alex.pth", map_location="cpu")
-    heads = []
-    for i, c in enumerate(chans):
-        conv = torch.nn.Conv2d(c, 1, 1, bias=False)
-        conv.weight.data.copy_(lin[f"lin{i}.model.1.weight"])
-        heads.append(conv)
-    shift = torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)
-    scale = torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+        if name == "dists":
+            model, signed = perceptual.load_dists(_weights("dists").parent), False
+        else:
+            model, signed = perceptual.load_lpips(name.removeprefix("lpips_"), _weights("lpips")), True
+    except FileNotFoundError as err:
+        raise MetricUnavailable(f"{name}: {err}") from None
+    convert = (lambda x: x * 2 - 1) if signed else (lambda x: x)
 
-    def features(x):
-        x, maps = (x - shift) / scale, []
-        for i, layer in enumerate(net):
-            x = layer(x)
-            if i in taps:
-                maps.append(x)
-        return maps
+    def features(images):
+        with torch.inference_mode():
+            return model.features(convert(images))
 
-    return features, heads
+    return {"model": model, "signed": signed, "reference": MemoisedFeatures(features, max_bytes=FEATURE_CACHE_BYTES)}
+
+
+def detail_match(ref: torch.Tensor, out: torch.Tensor, block: int = 8) -> torch.Tensor:
+    """Local detail match per image: (B,) in [0, 1], 1 iff both images have the same high-frequency
+    energy in every ``block`` x ``block`` block.
+
+    With E(x)_b the mean |Laplacian| over the three channels in block b (the HF ratio's energy, kept local),
+    the score is Σ_b min(E_out, E_ref) / Σ_b max(E_out, E_ref) (the weighted Jaccard, or Ruzicka,
+    similarity of the two energy maps). Unlike :func:`hf_ratio`, which rewards any extra energy, it falls
+    both for blur (E_out < E_ref) and for noise or invented texture where the source is smooth
+    (E_out > E_ref); it is symmetric, and out = c·ref scores min(c, 1/c). It measures *how much* detail
+    sits *where*, not its phase: re-drawn texture of the right strength in the right place scores high, so
+    it is a sharpness measure, not a fidelity one. The last H mod block rows and W mod block columns of
+    the Laplacian are not used."""
+    _check(ref, out)
+    k = torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=ref.dtype, device=ref.device)
+    k = k.view(1, 1, 3, 3).repeat(3, 1, 1, 1)
+    energy = lambda x: F.avg_pool2d(F.conv2d(x, k, groups=3).abs().mean(1, keepdim=True), block)  # noqa: E731
+    a, b = energy(ref), energy(out)
+    if a.shape[-1] * a.shape[-2] == 0:
+        raise ValueError(f"detail_match: images of {tuple(ref.shape[-2:])} hold no {block}x{block} block")
+    return (torch.minimum(a, b).flatten(1).sum(1) / torch.maximum(a, b).flatten(1).sum(1).clamp(min=1e-12)).float()
 
 
 def _dino_model():
@@ -434,39 +450,79 @@ def _one_thread():
 
 # ----------------------------------------------------------------------------- the table
 class MemoisedFeatures:
-    """``features(images)`` remembered by the images' content (shape and bytes), the last ``size`` calls.
+    """``features(images)`` remembered by the images' content (shape and bytes): the last ``size`` calls,
+    and at most ``max_bytes`` of tensors or arrays (None: no byte limit), least recently used dropped first.
 
     A set metric is called once per receiver and SNR with the *same* references; without this the
-    TAEF2 encoder re-encoded all 24 Kodak references each time (28 times in the `small` benchmark).
+    TAEF2 encoder re-encoded all 24 Kodak references each time (28 times in the `small` benchmark). A
+    learned metric (LPIPS, DISTS) compares one reference with every receiver's output the same way.
     Keyed by content, not identity, so a copy of a reference hits and a changed tensor never does."""
 
-    def __init__(self, features: Callable[[torch.Tensor], np.ndarray], size: int = 256):
-        self.features, self.size, self.cache = features, size, OrderedDict()
+    def __init__(self, features: Callable[[torch.Tensor], Any], size: int = 256, max_bytes: int | None = None):
+        self.features, self.size, self.max_bytes, self.cache = features, size, max_bytes, OrderedDict()
 
-    def __call__(self, images: torch.Tensor) -> np.ndarray:
+    @staticmethod
+    def nbytes(value) -> int:
+        """Bytes held by a tensor, an array, or a list/tuple of them."""
+        if isinstance(value, (list, tuple)):
+            return sum(MemoisedFeatures.nbytes(v) for v in value)
+        if isinstance(value, torch.Tensor):
+            return value.element_size() * value.nelement()
+        return int(getattr(value, "nbytes", 0))
+
+    def __call__(self, images: torch.Tensor):
         data = images.detach().cpu().contiguous()
         key = (tuple(data.shape), str(data.dtype), hashlib.sha1(data.numpy().tobytes()).hexdigest())
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
         value = self.cache[key] = self.features(images)
-        if len(self.cache) > self.size:
-            self.cache.popitem(last=False)
+        held = sum(self.nbytes(v) for v in self.cache.values()) if self.max_bytes is not None else 0
+        while len(self.cache) > 1 and (len(self.cache) > self.size or (self.max_bytes is not None and held > self.max_bytes)):
+            held -= self.nbytes(self.cache.popitem(last=False)[1]) if self.max_bytes is not None else 0
         return value
 
 
 def _need_extractor(name: str, extractor) -> dict:
     if extractor is None:
         raise MetricUnavailable(f"{name} needs the TAEF2 extractor")
-    return {"features": MemoisedFeatures(partial(latent_features, extractor=extractor))}
+    return {"extractor": extractor}
+
+
+def _rows(images: torch.Tensor, features: Callable) -> np.ndarray:
+    """A set metric's feature rows computed by a loaded network (rFID's Inception)."""
+    return features(images)
+
+
+class SetMeasure:
+    """A bound set metric. ``(refs, outs) -> float``: the Fréchet distance between Gaussians fitted to the
+    feature rows of two paired lists of (1, 3, H, W) images, summed over the features' blocks (colour
+    channels for ``patch_fd``). ``stats(image)``: one image's :class:`jscgc.bootstrap.GaussianStats`, what
+    :func:`jscgc.bootstrap.paired_bootstrap` resamples; memoised by content, so a reference's statistics are
+    computed once. ``features(image)``: rows (N, d) or (N, k, d)."""
+
+    def __init__(self, features: Callable[[torch.Tensor], np.ndarray]):
+        from jscgc.bootstrap import gaussian_stats
+
+        self.features = features
+        self.stats = MemoisedFeatures(lambda image: gaussian_stats(self.features(image)), size=256)
+
+    def __call__(self, refs: list[torch.Tensor], outs: list[torch.Tensor]) -> float:
+        from jscgc.bootstrap import frechet_from_stats
+
+        a, b = [self.stats(r) for r in refs], [self.stats(o) for o in outs]
+        with _one_thread():
+            return frechet_from_stats(a, b)
 
 
 #: What a metric may need -> a loader (metric name, extractor) -> keyword arguments for its function;
-#: a loader raises MetricUnavailable with the reason. "lpips", "dino", "fid": folders under the weights root.
+#: a loader raises MetricUnavailable with the reason. "lpips", "dists", "dino", "fid": folders under the weights
+#: root (DISTS also reads VGG16 from "lpips").
 _LOADERS: dict[str, Callable[[str, Any], dict]] = {
     "": lambda name, extractor: {},
     "extractor": _need_extractor,
-    "lpips": lambda name, extractor: dict(zip(("features", "heads"), _lpips_model())),
+    "lpips": _perceptual,
+    "dists": _perceptual,
     "dino": lambda name, extractor: {"model": _dino_model()},
     "fid": lambda name, extractor: {"features": _inception_features()},
 }
@@ -476,12 +532,13 @@ _LOADERS: dict[str, Callable[[str, Any], dict]] = {
 class Metric:
     """One metric, everything a caller needs to know about it.
 
-    function: ``kind == "image"``: (ref, out, **loaded) -> (B,); ``"set"``: (refs, outs, **loaded) -> float,
+    function: ``kind == "image"``: (ref, out, **loaded) -> (B,); ``"set"``: the features,
+        (image (1, 3, H, W), **loaded) -> rows (N, d) or (N, k, d), bound into a :class:`SetMeasure`;
         ``loaded`` being what ``needs`` loads (nothing for "").
     input_range: the range every image must be in (all metrics: [0, 1]).
     kind: "image" (per image pair) or "set" (over two lists of (1, 3, H, W) images).
     needs: "" (nothing), "extractor" (the TAEF2 latent extractor passed to :func:`available_metrics`), or
-        the weights folder it loads from the weights root: "lpips", "dino" or "fid".
+        the weights folder it loads from the weights root: "lpips", "dists", "dino" or "fid".
     better: "higher", "lower" or "one" (closer to 1 is better). label: the title in figures.
     """
     name: str
@@ -495,14 +552,18 @@ class Metric:
     def bind(self, extractor=None) -> Callable:
         """The ready callable; MetricUnavailable (with the reason) when what it needs is missing."""
         loaded = _LOADERS[self.needs](self.name, extractor)
-        return partial(self.function, **loaded) if loaded else self.function
+        fn = partial(self.function, **loaded) if loaded else self.function
+        return SetMeasure(fn) if self.kind == "set" else fn
 
     def describe(self) -> dict:
         """A JSON-ready description (experiments write it to config.json)."""
         fn, args = self.function, ""
         if isinstance(fn, partial):
             fn, args = fn.func, ", ".join(f"{k}={v!r}" for k, v in fn.keywords.items())
-        return {"function": f"{fn.__module__}.{fn.__qualname__}({args})", "input_range": list(self.input_range),
+        text = f"{fn.__module__}.{fn.__qualname__}({args})"
+        if self.kind == "set":
+            text = f"Fréchet distance of Gaussians fitted to the rows of {text}, summed over blocks"
+        return {"function": text, "input_range": list(self.input_range),
                 "kind": self.kind, "needs": self.needs or "nothing", "better": self.better, "label": self.label}
 
 
@@ -514,11 +575,15 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("colour_dist", colour_distance, "image", "", "lower", "colour-statistics distance"),
     Metric("psd_dist", power_spectrum_distance, "image", "", "lower", "power-spectrum distance"),
     Metric("hf_ratio", hf_ratio, "image", "", "one", "high-frequency energy ratio"),
-    Metric("lpips", lpips_distance, "image", "lpips", "lower", "LPIPS"),
+    Metric("detail_match", detail_match, "image", "", "higher", "local detail match"),
+    Metric("lpips_alex", perceptual_distance, "image", "lpips", "lower", "LPIPS (AlexNet)"),
+    Metric("lpips_vgg", perceptual_distance, "image", "lpips", "lower", "LPIPS (VGG16)"),
+    Metric("lpips_squeeze", perceptual_distance, "image", "lpips", "lower", "LPIPS (SqueezeNet)"),
+    Metric("dists", perceptual_distance, "image", "dists", "lower", "DISTS"),
     Metric("dino", dino_similarity, "image", "dino", "higher", "DINO score"),
-    Metric("latent_fd", set_frechet, "set", "extractor", "lower", "TAEF2-feature Fréchet distance (proxy, not FID)"),
-    Metric("rfid", set_frechet, "set", "fid", "lower", "rFID"),
-    Metric("patch_fd", patch_fd, "set", "", "lower", "8×8 DCT-patch Fréchet distance"),
+    Metric("latent_fd", latent_features, "set", "extractor", "lower", "TAEF2-feature Fréchet distance (proxy, not FID)"),
+    Metric("rfid", _rows, "set", "fid", "lower", "rFID"),
+    Metric("patch_fd", patch_dct_features, "set", "", "lower", "8×8 DCT-patch Fréchet distance"),
 ]}
 
 

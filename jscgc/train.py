@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from jscgc.io import atomic_dir, atomic_write_json
 from jscgc.types import Batch, LatentBatch, Stage
 
-__all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan", "trainable_counts",
+__all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan", "trainable_counts", "parameter_record",
            "latest_checkpoint", "load_weights", "load_trained"]
 
 DataSource = Callable[[int, torch.Generator], Batch]
@@ -291,6 +291,31 @@ def trainable_counts(system: nn.Module) -> dict[str, int]:
     frozen = {name for name, p in system.named_parameters() if not p.requires_grad}
     return {stage.name: sum(p.numel() for name, p in system.named_parameters() if _trains(stage, name, frozen))
             for stage in system.plan()}
+
+
+def parameter_record(system: nn.Module) -> dict:
+    """The parameter counts config.json records for a system, by the rule :func:`train` uses:
+
+    ``total`` (every parameter), ``trainable_by_stage`` ({stage: count}), ``trainable_union`` (parameters
+    trained by at least one stage: what the method learns), ``trainable_largest_stage`` (the most any one
+    stage trains), and ``frozen_at_build`` ({module path: count} of the parameters frozen when the system
+    was built, grouped by the widest module that is frozen whole, e.g. the pretrained TAEF2 ``extractor``
+    of an image system). A two-stage method such as DiffJSCC trains different parameters per stage, so its
+    union exceeds its largest stage."""
+    names = dict(system.named_parameters())
+    frozen = {n for n, p in names.items() if not p.requires_grad}
+    stages = system.plan()
+    union = {n for n in names for stage in stages if _trains(stage, n, frozen)}
+    by_stage = trainable_counts(system)
+    groups: dict[str, int] = {}
+    for name in (n for n in names if n in frozen):
+        parts = name.split(".")
+        prefix = next(p for p in (".".join(parts[:k]) for k in range(1, len(parts) + 1))
+                      if all(n in frozen for n in names if n == p or n.startswith(p + ".")))
+        groups[prefix] = groups.get(prefix, 0) + names[name].numel()
+    return {"total": sum(p.numel() for p in names.values()), "trainable_by_stage": by_stage,
+            "trainable_union": sum(names[n].numel() for n in union),
+            "trainable_largest_stage": max(by_stage.values()), "frozen_at_build": groups}
 
 
 def _trains(stage: Stage, name: str, frozen: set[str]) -> bool:

@@ -4,9 +4,11 @@
 
 * ``fig3_methods`` — ground truth and every method at the SNR closest to 5 dB, one row per image.
 * ``fig3_snr`` — one image (the first saved) for every method across the SNRs.
-* ``fig4_metrics`` — one panel per metric against SNR, a line per method. The paper's four (PSNR,
-  LPIPS, DINO, rFID) appear where their weights were available; the offline measures otherwise, and
-  the TAEF2-feature Fréchet distance is labelled as the proxy it is.
+* ``fig4_metrics`` — one panel per metric against SNR, a line per receiver. The paper's four (PSNR,
+  LPIPS-alex, DINO, rFID) come first where their weights were available (DINO and rFID are not here: the
+  title says so), then DISTS, LPIPS-vgg and the offline measures; the TAEF2-feature Fréchet distance is
+  labelled as the proxy it is. Set measures carry their bootstrap interval over images when the run
+  wrote ``sets.csv``.
 """
 from __future__ import annotations
 
@@ -36,11 +38,16 @@ LABELS = {name: m.label for name, m in METHODS.items()}
 
 
 def label(receiver: str) -> str:
-    """The figure label of a receiver row: a method's label, with "(sample)" kept for a second receiver."""
+    """The figure label of a receiver row: a method's label, with "(sample)" or "μ(ŷ)" kept for the second
+    and third receivers of an anchored system."""
+    if receiver.endswith(" μ(ŷ)"):
+        return LABELS.get(receiver[:-5], receiver[:-5]) + " μ(ŷ)"
     base, _, rest = receiver.partition(" (")
     return LABELS.get(base, base) + (f" ({rest}" if rest else "")
-PANELS = ["psnr", "ms_ssim", "lpips", "dino", "rfid", "psnr_lp16", "colour_dist", "latent_fd", "psd_dist",
-          "hf_ratio"]
+#: the paper's four (PSNR, LPIPS, DINO, rFID) first, then DISTS and our own measures; a panel is drawn only where
+#: its metric was measured, and the figure's title names the ones that were not
+PANELS = ["psnr", "lpips_alex", "dino", "rfid", "dists", "lpips_vgg", "ms_ssim", "psnr_lp16", "detail_match",
+          "hf_ratio", "patch_fd", "latent_fd", "psd_dist", "colour_dist"]
 
 
 def _read(path: Path) -> np.ndarray:
@@ -93,7 +100,9 @@ def fig3(results: Path, methods: list[str], snrs: list[float]) -> None:
     save_figure(fig, results, "fig3_snr")
 
 
-def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
+def fig4(results: Path, summary: pd.DataFrame, unavailable: dict, sets: pd.DataFrame | None = None) -> None:
+    """One panel per measured metric against SNR; a set measure's bootstrap interval (``sets``, the run's
+    sets.csv) drawn as a band around its line."""
     panels = [m for m in PANELS if m in summary and summary[m].notna().any()]
     if not panels:
         return
@@ -105,6 +114,10 @@ def fig4(results: Path, summary: pd.DataFrame, unavailable: dict) -> None:
         for method, grp in summary.groupby("method", sort=False):
             grp = grp.sort_values("snr_db")
             ax.plot(grp["snr_db"], grp[m], marker="o", label=label(method), color=palette[method])
+            band = None if sets is None or "lo" not in sets else sets[(sets.metric == m) & (sets.method == method)]
+            if band is not None and len(band):
+                band = band.sort_values("snr_db")
+                ax.fill_between(band["snr_db"], band["lo"], band["hi"], color=palette[method], alpha=0.15, lw=0)
         arrow = {"higher": "↑", "lower": "↓", "one": "→1"}[METRICS[m].better]
         ax.set_title(f"{METRICS[m].label} {arrow}", fontsize=9)
         ax.set_xlabel("SNR (dB)")
@@ -163,7 +176,8 @@ def draw(results: str | Path) -> None:
     plain = summary[~summary["method"].str.contains(" [", regex=False)]
     methods = list(dict.fromkeys(plain["method"]))
     fig3(results, methods, sorted(summary["snr_db"].unique().tolist()))
-    fig4(results, plain, config.get("unavailable_metrics", {}))
+    sets = pd.read_csv(results / "sets.csv") if (results / "sets.csv").exists() else None
+    fig4(results, plain, config.get("unavailable_metrics", {}), sets)
     if len(plain) < len(summary):
         fig_dial(results, summary)
 

@@ -181,23 +181,10 @@ def test_latent_fd_proxy_self_zero_and_grows_with_noise():
     assert abs(fd[0]) < 1e-6 and fd[0] < fd[1] < fd[2]
 
 
-def test_lpips_formula_with_a_tiny_random_backbone():
-    torch.manual_seed(0)
-    convs = [torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 6, 3, stride=2, padding=1)]
-    feats = lambda x: [convs[0](x), convs[1](convs[0](x))]  # noqa: E731
-    heads = [torch.nn.Conv2d(4, 1, 1, bias=False), torch.nn.Conv2d(6, 1, 1, bias=False)]
-    for h in heads:
-        h.weight.data.abs_()
-    x, y = image(), image(9)
-    assert torch.allclose(M.lpips_distance(x, x, feats, heads), torch.zeros(2))
-    d = M.lpips_distance(x, y, feats, heads)
-    assert (d > 0).all() and torch.allclose(d, M.lpips_distance(y, x, feats, heads))
-
-
 def test_unavailable_metrics_are_named_not_invented(monkeypatch, tmp_path):
     monkeypatch.setenv("JSCGC_WEIGHTS", str(tmp_path))          # an empty weights folder
     ready, missing = M.available_metrics()
-    for name in ("lpips", "dino", "rfid", "latent_fd"):
+    for name in ("lpips_alex", "lpips_vgg", "lpips_squeeze", "dists", "dino", "rfid", "latent_fd"):
         assert name in missing and name not in ready and missing[name]
     assert {"psnr", "ms_ssim", "psnr_lp16", "psd_dist"} <= set(ready)
     values = M.evaluate_images(image(), image(1), ready)
@@ -211,7 +198,7 @@ def test_one_table_describes_every_metric():
 
     for name, m in M.METRICS.items():
         assert m.name == name and m.kind in ("image", "set") and m.better in ("higher", "lower", "one")
-        assert m.needs in ("", "extractor", "lpips", "dino", "fid") and m.input_range == (0.0, 1.0) and m.label
+        assert m.needs in ("", "extractor", "lpips", "dists", "dino", "fid") and m.input_range == (0.0, 1.0) and m.label
         assert json.loads(json.dumps(m.describe()))["kind"] == m.kind
     assert M.METRICS["psnr_lp8"].describe()["function"] == "jscgc.metrics.lowpass_psnr(factor=8)"
     ready, missing = M.available_metrics(["psnr_lp8", "latent_fd"])

@@ -374,10 +374,17 @@ def test_kodak_tiny_writes_csv_and_figures(tmp_path):
     import pandas as pd
 
     df = pd.read_csv(out / "metrics.csv")
-    receivers = set(METHODS) | {"jscgc (sample)"}                  # the anchored jscgc is scored twice
+    receivers = set(METHODS) | {"jscgc (sample)", "jscgc μ(ŷ)"}    # the anchored jscgc: output, sample, μ(ŷ)
     assert len(df) == len(receivers) * 2 * 2 and set(df["method"]) == receivers
     assert set(pd.read_csv(out / "summary.csv")["method"]) == receivers          # what Fig. 4 draws
-    assert df["psnr"].notna().all() and df["lpips"].isna().all()
+    assert df["psnr"].notna().all() and df["dino"].isna().all()
+    from jscgc.latents import weights_root
+
+    if (weights_root() / "dists").is_dir():
+        assert df[["lpips_alex", "lpips_vgg", "dists", "detail_match"]].notna().all().all()
+    sets = pd.read_csv(out / "sets.csv")
+    assert set(sets["method"]) == receivers and set(sets["metric"]) >= {"patch_fd", "latent_fd"}
+    assert (sets["lo"] <= sets["hi"]).all() and (sets.loc[sets.method == "mambajscc", "diff_mambajscc"] == 0).all()
     for name in ("fig3_methods.png", "fig3_snr.png", "fig4_metrics.png", "fig4_metrics.pdf", "summary.csv"):
         assert (out / name).exists(), name
     assert main(argv) == 2                                           # no silent overwrite
