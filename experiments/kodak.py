@@ -15,12 +15,14 @@ Every method of :mod:`jscgc.methods` named in ``--methods`` is trained with the 
 method sees the same number of training examples; checkpoints under ``--out/<method>/train``, resumed only
 when ``<method>/run.json`` records the same settings) on random crops of ``--train-data`` (BSDS500 `train`
 by default), then evaluated on the Kodak images for each SNR with ``--steps`` Euler steps and ``--samples``
-samples per ŷ. A receiver that anchors its sample (``jscgc``) is scored twice: its output, and its
-generator's own sample as ``<method> (sample)``.
+samples per ŷ. A receiver that anchors its sample (``jscgc``) is scored three times: its output, its
+generator's own sample as ``<method> (sample)``, and μ(ŷ), the MSE estimate whose coarse band the output
+copies, as ``<method> μ(ŷ)``.
 
 Writes under ``--out``: ``metrics.csv`` (one row per receiver, SNR, image, sample; a column per metric;
 unavailable metrics left empty and listed with reasons in ``config.json``), ``summary.csv`` (means per
-receiver and SNR, plus the set metrics), ``table.md`` (mean ± s.e. over images, and paired differences against
+receiver and SNR, plus the set metrics), ``sets.csv`` (each set metric per receiver and SNR with its 95 %
+paired bootstrap interval over images, and paired differences against mambajscc and diffjscc), ``table.md`` (mean ± s.e. over images, and paired differences against
 mambajscc when it ran), ``config.json`` (settings, per-method plan, examples seen,
 trainable parameters), ``timings.json`` (wall times: the only file that differs between identical runs),
 ``recon/`` (PNG reconstructions of ``--figure-images``), and the figures ``fig3_*`` and ``fig4_metrics``.

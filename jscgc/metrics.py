@@ -477,9 +477,11 @@ class MemoisedFeatures:
             self.cache.move_to_end(key)
             return self.cache[key]
         value = self.cache[key] = self.features(images)
-        held = sum(self.nbytes(v) for v in self.cache.values()) if self.max_bytes is not None else 0
-        while len(self.cache) > 1 and (len(self.cache) > self.size or (self.max_bytes is not None and held > self.max_bytes)):
-            held -= self.nbytes(self.cache.popitem(last=False)[1]) if self.max_bytes is not None else 0
+        budget = float("inf") if self.max_bytes is None else self.max_bytes
+        held = 0 if self.max_bytes is None else sum(self.nbytes(v) for v in self.cache.values())
+        while len(self.cache) > 1 and (len(self.cache) > self.size or held > budget):
+            _, dropped = self.cache.popitem(last=False)
+            held -= 0 if self.max_bytes is None else self.nbytes(dropped)
         return value
 
 

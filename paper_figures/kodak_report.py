@@ -25,9 +25,10 @@ if str(ROOT) not in sys.path:
 from jscgc import paired  # noqa: E402
 from jscgc.io import atomic_write_text  # noqa: E402
 
-TABLE_METRICS = ["psnr", "ms_ssim", "psnr_lp16", "psnr_lp8", "hf_ratio", "colour_dist"]
+TABLE_METRICS = ["psnr", "ms_ssim", "psnr_lp16", "psnr_lp8", "lpips_alex", "lpips_vgg", "dists", "detail_match",
+                 "hf_ratio", "colour_dist"]
 SET_METRICS = ["patch_fd", "latent_fd"]
-COPIED = ["metrics.csv", "summary.csv", "config.json", "timings.json", "table.md"]
+COPIED = ["metrics.csv", "summary.csv", "sets.csv", "config.json", "timings.json", "table.md"]
 MSE_METHODS = ["mambajscc", "cjscc", "necst"]
 
 
@@ -41,13 +42,17 @@ def _load(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
 
 def budgets(config: dict, timings: dict) -> str:
     """Per method: stages with steps, examples seen, trainable parameters, training and evaluation wall time."""
-    lines = ["| method | stages (steps) | examples seen | trainable parameters per stage | skipped steps | train s | eval s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | stages (steps) | examples seen | trainable parameters per stage | trained in all (union) "
+             "| frozen at build | skipped steps | train s | eval s |", "|---|---|---|---|---|---|---|---|---|"]
     for name, info in config["methods"].items():
         counts = info.get("trainable_by_stage") or _trainable_by_stage(name, config["preset"]["name"])
         stages = ", ".join(f"{s['name']} {s['steps']}" for s in info.get("stages", []))
+        union = f"{info['trainable_union']:,}" if "trainable_union" in info else "not recorded"
+        frozen = ", ".join(f"{k} {v:,}" for k, v in info.get("frozen_at_build", {}).items()) or (
+            "none" if "frozen_at_build" in info else "not recorded")
         lines.append(f"| {name} | {stages} | {info.get('examples', '–')} | "
-                     f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} | {len(info.get('skipped_steps', []))} | "
+                     f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} | {union} | {frozen} | "
+                     f"{len(info.get('skipped_steps', []))} | "
                      f"{timings.get(f'train_{name}', float('nan')):.0f} | {timings.get(f'eval_{name}', float('nan')):.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -62,15 +67,21 @@ def _trainable_by_stage(method: str, preset: str) -> dict:
     return trainable_counts(build_method(method, get_preset(preset), load_extractor("taef2")))
 
 
-def set_table(summary: pd.DataFrame) -> str:
-    """The set metrics (one value per receiver and SNR: no per-image spread)."""
+def set_table(summary: pd.DataFrame, sets: pd.DataFrame | None) -> str:
+    """The set metrics: with the run's sets.csv, each value with its 95 % paired bootstrap interval over
+    images and the paired differences (experiments/kodak.py: set_markdown); without (an older run), one
+    value per receiver and SNR and no spread, said so."""
+    if sets is not None:
+        from experiments.kodak import set_markdown
+
+        return set_markdown(sets) + "\n\n(* : the paired interval excludes 0.)\n"
     cols = [m for m in SET_METRICS if m in summary and summary[m].notna().any()]
     wide = summary.pivot_table(index="method", columns="snr_db", values=cols, sort=False)
     lines = ["| receiver | " + " | ".join(f"{m} @ {s:g} dB" for m, s in wide.columns) + " |",
              "|---|" + "---|" * len(wide.columns)]
     for method, row in wide.iterrows():
         lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\nNo intervals: this run predates sets.csv; differences here are not established.\n"
 
 
 def seed_spread(runs: list[tuple[int, pd.DataFrame]], metrics: list[str]) -> str:
@@ -127,7 +138,8 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
             f"torch {config['torch']}; wall time {timings['wall']:.0f} s.\n",
             "## Budgets\n", budgets(config, timings),
             "## Mean ± s.e. over images\n", paired.to_markdown(paired.summary(metrics, table_metrics)),
-            "## Distribution measures (one value per receiver and SNR)\n", set_table(summary),
+            "## Distribution measures (set measures over the images)\n",
+            set_table(summary, pd.read_csv(results / "sets.csv") if (results / "sets.csv").is_file() else None),
             "## Paired differences against mambajscc (± s.e. over images)\n",
             paired.to_markdown(paired.paired_differences(metrics, "mambajscc", table_metrics)),
             "## Remark 2 on images: HF ratio and low-pass PSNR ÷16 against SNR\n", remark2(summary)]
