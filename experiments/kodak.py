@@ -48,14 +48,17 @@ if str(ROOT) not in sys.path:
 
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
-from jscgc.io import (atomic_save, atomic_write_json, atomic_write_text, folder_name, source_version,  # noqa: E402
+from jscgc.io import (DamagedFile, FolderBusy, FolderLock, atomic_save, atomic_write_json,  # noqa: E402
+                      atomic_write_text, folder_name, is_complete, mark_complete, read_json, remove_stale_temporaries,
+                      source_version,
                       unwritable_reason)
 from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import describe_plan, latest_checkpoint, load_trained, parameter_record, train  # noqa: E402
+from jscgc.train import (check_checkpoint, describe_plan, latest_checkpoint, load_trained,  # noqa: E402
+                         parameter_record, train)
 from jscgc.types import LatentBatch  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
@@ -140,12 +143,14 @@ def _describe_difference(recorded: dict, wanted: dict) -> str:
 def _existing_record(folder: Path, wanted: dict, what: str) -> None:
     """Refuse a method folder whose run.json records other settings than this run's."""
     path = folder / "run.json"
-    recorded = json.loads(path.read_text()) if path.is_file() else None
+    recorded = read_json(path) if path.is_file() else None
     if recorded is not None and recorded != json.loads(json.dumps(wanted, default=str)):
         raise UsageError(f"{what} {folder}: {_describe_difference(recorded, wanted)}; "
                          f"pass --overwrite to start afresh or choose another --out")
     if recorded is None and latest_checkpoint(folder / "train") is not None:
         raise UsageError(f"{what} {folder}: checkpoints without a run.json; pass --overwrite or another --out")
+    if latest_checkpoint(folder / "train") is not None:
+        check_checkpoint(latest_checkpoint(folder / "train"))          # DamagedFile names a damaged file
 
 
 @dataclasses.dataclass
@@ -245,7 +250,7 @@ def _check_checkpoints(args, methods, records: dict) -> None:
             raise UsageError(f"--checkpoint {args.checkpoint}: no trained {name} there ({folder / 'run.json'} "
                              f"is missing)")
         _existing_record(folder, records[name], "--checkpoint")
-        state = json.loads((latest_checkpoint(folder / "train") / "state.json").read_text())
+        state = read_json(latest_checkpoint(folder / "train") / "state.json", keys=("step", "plan"))
         total = sum(s["steps"] for s in state["plan"])
         if state["step"] != total:
             raise UsageError(f"--checkpoint {folder}: training stopped at step {state['step']} of {total}")
@@ -265,13 +270,22 @@ def _train_config(args, preset, cuda: bool):
         raise UsageError(str(err)) from None
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both resolved)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
 def check_inputs(args) -> Setup:
     """Every check that can fail, before anything is trained or written (raises UsageError)."""
     methods = _check_numbers(args)
     preset = get_preset(args.preset, **({"zimage": args.zimage} if args.zimage else {}))
     out = Path(args.out or f"results/kodak_{preset.name}")
-    if (out / "metrics.csv").exists() and not args.overwrite:
-        raise UsageError(f"{out / 'metrics.csv'} exists; pass --overwrite or another --out")
+    if is_complete(out) and not args.overwrite:
+        raise UsageError(f"{out} holds a finished run ({out / 'complete.json'}); pass --overwrite or another --out")
+    if args.overwrite and args.checkpoint and _inside(Path(args.checkpoint), out):
+        raise UsageError(f"--checkpoint {args.checkpoint} lies in --out {out}, and --overwrite would delete what this "
+                         f"run reads; choose another --out")
     _check_writable(out)
     _check_zimage(args, preset)
     try:
@@ -343,7 +357,7 @@ def prepare_out(setup: Setup, args) -> None:
         for name in setup.methods:
             shutil.rmtree(out / name, ignore_errors=True)
         shutil.rmtree(out / "recon", ignore_errors=True)
-        for f in ("metrics.csv", "summary.csv", "sets.csv", "config.json", "timings.json"):
+        for f in ("complete.json", "metrics.csv", "summary.csv", "sets.csv", "config.json", "timings.json", "table.md"):
             (out / f).unlink(missing_ok=True)
         for f in out.glob("fig*_*.*"):
             f.unlink()
@@ -576,13 +590,23 @@ def run(setup: Setup, args) -> None:
         from paper_figures.kodak import draw
 
         draw(setup.out)
+    mark_complete(setup.out, {"command": "experiments/kodak.py", "source": source_version()})     # last: whole
     print(f"kodak: wrote {setup.out} in {seconds['wall']:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    lock = None
     try:
-        setup = check_inputs(args)
+        try:
+            setup = check_inputs(args)
+        except (DamagedFile, FileNotFoundError) as err:      # a damaged run record or checkpoint, a missing folder
+            raise UsageError(str(err)) from None
+        lock = FolderLock(setup.out).acquire()
+        if (setup.out / "metrics.csv").exists() and not is_complete(setup.out) and not args.overwrite:
+            print(f"kodak: {setup.out} holds the results of a run that did not finish; finishing it (its trained "
+                  f"checkpoints are reused, its results rewritten)", file=sys.stderr)
+        remove_stale_temporaries(setup.out)
         if setup.device.type == "cpu" and setup.preset.name not in ("tiny", "small") and not args.yes:
             hours = _estimate_cpu_seconds(setup, args) / 3600
             raise UsageError(f"no CUDA GPU here; --preset {setup.preset.name} would take about {hours:.0f} h on this "
@@ -590,10 +614,15 @@ def main(argv: list[str] | None = None) -> int:
         dry_pass(setup, args)
         print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
               if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
-    except UsageError as err:
+    except (UsageError, FolderBusy) as err:
+        if lock is not None:
+            lock.release()
         print(f"kodak: {err}", file=sys.stderr)
         return 2
-    run(setup, args)
+    try:
+        run(setup, args)
+    finally:
+        lock.release()
     return 0
 
 

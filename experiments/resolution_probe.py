@@ -78,6 +78,20 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def _table(df) -> list[str]:
+    """Markdown lines: per method, receiver, SNR and metric the whole and tiled means and their paired
+    difference ± s.e. over images."""
+    scored = [m for m in SCORED + ["hf_ratio"] if m in df]
+    wide = df.pivot_table(index=["method", "receiver", "snr_db", "image"], columns="how", values=scored)
+    lines = ["| method | receiver | SNR | metric | whole | tiles | tiles − whole (± s.e.) |", "|---|---|---|---|---|---|---|"]
+    for (m, f, s), grp in wide.groupby(level=[0, 1, 2]):
+        for metric in scored:
+            d = grp[(metric, "tiles")] - grp[(metric, "whole")]
+            lines.append(f"| {m} | {f} | {s:g} | {metric} | {grp[(metric, 'whole')].mean():.3f} | "
+                         f"{grp[(metric, 'tiles')].mean():.3f} | {d.mean():+.3f} ± {d.std(ddof=1) / math.sqrt(len(d)):.3f} |")
+    return lines
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
@@ -123,14 +137,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    scored = [m for m in SCORED + ["hf_ratio"] if m in df]
-    wide = df.pivot_table(index=["method", "receiver", "snr_db", "image"], columns="how", values=scored)
-    lines = ["| method | receiver | SNR | metric | whole | tiles | tiles − whole (± s.e.) |", "|---|---|---|---|---|---|---|"]
-    for (m, f, s), grp in wide.groupby(level=[0, 1, 2]):
-        for metric in scored:
-            d = grp[(metric, "tiles")] - grp[(metric, "whole")]
-            lines.append(f"| {m} | {f} | {s:g} | {metric} | {grp[(metric, 'whole')].mean():.3f} | "
-                         f"{grp[(metric, 'tiles')].mean():.3f} | {d.mean():+.3f} ± {d.std(ddof=1) / math.sqrt(len(d)):.3f} |")
+    lines = _table(df)
     out.mkdir(parents=True)
     atomic_write_text(out / "probe.csv", df.to_csv(index=False))
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")

@@ -56,7 +56,8 @@ if str(ROOT) not in sys.path:
 
 from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
-from jscgc.io import unwritable_reason, atomic_save, atomic_write_json  # noqa: E402
+from jscgc.io import (FolderBusy, FolderLock, atomic_save, atomic_write_json, is_complete, mark_complete,  # noqa: E402
+                      remove_stale_temporaries, unwritable_reason)
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 from jscgc.types import Received  # noqa: E402
@@ -307,8 +308,8 @@ def _check_out(out: Path, overwrite: bool) -> None:
     """``out`` is (or can be made) a folder we can write in, holding no results unless ``overwrite``.
     Writability is tried (a temporary folder in the nearest existing ancestor, then removed), since
     permission bits say nothing when running as root."""
-    if (out / "results.csv").exists() and not overwrite:
-        raise UsageError(f"{out / 'results.csv'} exists; pass --overwrite or another --out")
+    if is_complete(out) and not overwrite:
+        raise UsageError(f"{out} holds a finished run ({out / 'complete.json'} exists); pass --overwrite or another --out")
     why = unwritable_reason(out)
     if why:
         raise UsageError(f"--out {out}: {why}")
@@ -386,6 +387,24 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         print(f"toy_manifold: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    try:
+        lock = FolderLock(out).acquire()
+    except FolderBusy as err:
+        print(f"toy_manifold: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, cfg, out, started)
+    finally:
+        lock.release()
+
+
+def _run(args, cfg: Config, out: Path, started: float) -> int:
+    """Train and evaluate, write the results and figures, then the completion marker (last)."""
+    if (out / "results.csv").exists() and not is_complete(out) and not args.overwrite:
+        print(f"toy_manifold: {out} holds the results of a run that did not finish; running it again",
+              file=sys.stderr)
+    (out / "complete.json").unlink(missing_ok=True)
+    remove_stale_temporaries(out)
     t0 = time.perf_counter()
     rows, curves, samples, jobs = run_jobs(cfg)
     t1 = time.perf_counter()
@@ -400,6 +419,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         "wall_seconds": wall, "startup_seconds": t0 - started, "jobs_seconds": t1 - t0,
         "control_and_write_seconds": t2 - t1, "figures_seconds": time.perf_counter() - t2,
         "jobs": sorted(jobs, key=lambda j: (j["source"], j["method"], str(j["train_snr_db"])))})
+    mark_complete(out, {"command": "experiments/toy_manifold.py"})
     _summary(df, wall, out)
     return 0
 

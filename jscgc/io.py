@@ -1,13 +1,30 @@
-"""Atomic writes: a result or checkpoint is either complete on disk or absent."""
+"""Storage of results: atomic writes (a result or checkpoint is either complete on disk or absent), validated
+reads (a damaged file is named, never a traceback), a lock per results folder, and a completion marker."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import shutil
+import socket
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
+
+
+#: the name prefix of a file being written atomically; one left behind was cut short by a kill
+TEMPORARY = ".tmp-"
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the half-written files (:data:`TEMPORARY` prefix) a killed run left under ``folder``; call it
+    while holding the folder's :class:`FolderLock`. Returns how many were removed."""
+    stale = [p for p in Path(folder).rglob(f"{TEMPORARY}*") if p.is_file()] if Path(folder).is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def _umask_mode(path: Path, mode: int = 0o666) -> None:
@@ -21,7 +38,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY}{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -45,7 +62,7 @@ def atomic_save(path: str | os.PathLike, save: Callable[[Path], None]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY}{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
         save(Path(tmp))
@@ -111,3 +128,107 @@ def source_version(where: str | os.PathLike | None = None) -> dict[str, Any] | N
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": dirty}
+
+
+# ----------------------------------------------------------------------------- reading back, locking, completion
+class DamagedFile(ValueError):
+    """A stored file the code reads back cannot be used. The message is one line:
+    ``<file> is damaged: <why>; remove it or pass --overwrite``."""
+
+    def __init__(self, path: str | os.PathLike, why: str):
+        self.path = Path(path)
+        super().__init__(f"{self.path} is damaged: {why}; remove it or pass --overwrite")
+
+
+def read_json(path: str | os.PathLike, keys: tuple[str, ...] = ()) -> Any:
+    """The JSON object stored at ``path``; :class:`DamagedFile` when it is not valid UTF-8 JSON, or (with
+    ``keys``) not an object holding every one of them. FileNotFoundError when it is absent."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedFile(path, f"not JSON ({type(err).__name__} at byte {getattr(err, 'start', getattr(err, 'pos', '?'))})") from None
+    missing = [k for k in keys if not isinstance(value, dict) or k not in value]
+    if missing:
+        raise DamagedFile(path, f"no {', '.join(missing)}")
+    return value
+
+
+#: the file that marks a results folder as finished, written last (``mark_complete``)
+COMPLETE = "complete.json"
+
+
+def mark_complete(out: str | os.PathLike, record: dict | None = None) -> None:
+    """Write ``out/complete.json`` last: the folder's results are whole. A folder with results but without
+    it was left by a killed run; rerunning the same command finishes it."""
+    atomic_write_json(Path(out) / COMPLETE, {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(record or {})})
+
+
+def is_complete(out: str | os.PathLike) -> bool:
+    return (Path(out) / COMPLETE).is_file()
+
+
+class FolderLock:
+    """An exclusive claim on a results folder, held for one run: ``out/.lock`` (JSON: pid, host, start,
+    command), created with O_EXCL. A second run on the same folder refuses at once, naming the first
+    (:class:`FolderBusy`). A lock whose process is gone (same host, pid not running) or that cannot be read
+    is stale and taken over. Use as a context manager; the lock is removed on exit."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.path = Path(out) / ".lock"
+        self.held = False
+
+    def _holder(self) -> dict | None:
+        """The live holder's record, or None when the lock is stale or absent."""
+        try:
+            record = json.loads(self.path.read_text())
+            pid, host = int(record["pid"]), str(record["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if host != socket.gethostname():
+            return record                                      # another machine: cannot tell, assume alive
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return record
+
+    def acquire(self) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "command": " ".join(sys.argv)}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None:
+                    raise FolderBusy(self.path.parent, holder) from None
+                self.path.unlink(missing_ok=True)              # stale: the process that held it is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+            self.held = True
+            return self
+        raise FolderBusy(self.path.parent, {"pid": "?", "started": "?", "command": "another run"})
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class FolderBusy(RuntimeError):
+    """Another live run holds the folder's lock; the message names it in one line."""
+
+    def __init__(self, out: Path, holder: dict):
+        super().__init__(f"{out} is in use by another run (pid {holder.get('pid')}, started {holder.get('started')}: "
+                         f"{holder.get('command')}); wait for it to end or choose another --out")

@@ -24,14 +24,19 @@ __all__ = ["TAEF2", "FluxVAE", "IdentityLatent", "weights_root", "load_extractor
 
 
 def weights_root(path: str | os.PathLike | None = None) -> Path | None:
-    """Where pretrained weights live: ``path``, else ``$JSCGC_WEIGHTS``, else ``../shared/weights``
-    when that folder exists; None when none exists."""
-    candidates = [path, os.environ.get("JSCGC_WEIGHTS"),
-                  Path(__file__).resolve().parents[1].parent / "shared" / "weights",
-                  Path.cwd().parent / "shared" / "weights"]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            return Path(c)
+    """Where pretrained weights live: ``path``, else ``$JSCGC_WEIGHTS``, else ``../shared/weights`` when
+    that folder exists (beside the checkout or the working directory); None when no default exists.
+
+    A folder named explicitly (``path`` or a set ``$JSCGC_WEIGHTS``) that does not exist is an error, not a
+    fallback: FileNotFoundError naming it."""
+    for given, how in ((path, "weights folder"), (os.environ.get("JSCGC_WEIGHTS") or None, "JSCGC_WEIGHTS")):
+        if given:
+            if not Path(given).is_dir():
+                raise FileNotFoundError(f"{how} {given} does not exist (it should hold taef2/, lpips/, dists/ …)")
+            return Path(given)
+    for c in (Path(__file__).resolve().parents[1].parent / "shared" / "weights", Path.cwd().parent / "shared" / "weights"):
+        if c.is_dir():
+            return c
     return None
 
 

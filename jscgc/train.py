@@ -32,11 +32,11 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 from tqdm.auto import tqdm
 
-from jscgc.io import atomic_dir, atomic_write_json
+from jscgc.io import DamagedFile, atomic_dir, atomic_write_json, read_json
 from jscgc.types import Batch, LatentBatch, Stage
 
 __all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan", "trainable_counts", "parameter_record",
-           "latest_checkpoint", "load_weights", "load_trained"]
+           "latest_checkpoint", "load_weights", "load_trained", "check_checkpoint"]
 
 DataSource = Callable[[int, torch.Generator], Batch]
 
@@ -190,13 +190,56 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return done[-1] if done else None
 
 
+def _state(checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint's state.json, validated (:class:`jscgc.io.DamagedFile` names a damaged one)."""
+    return read_json(checkpoint / "state.json", keys=("step", "stage", "stage_step", "plan", "losses", "train_config"))
+
+
 def load_weights(system: nn.Module, checkpoint: str | Path) -> dict[str, Any]:
-    """Load ``model.safetensors`` of a checkpoint folder into ``system``; returns its state.json."""
+    """Load ``model.safetensors`` of a checkpoint folder into ``system``; returns its state.json. A file that
+    cannot be read is a :class:`jscgc.io.DamagedFile` naming it; weights of another model a ValueError."""
     checkpoint = Path(checkpoint)
     if not (checkpoint / "model.safetensors").exists():
         raise FileNotFoundError(f"checkpoint: no model.safetensors in {checkpoint}")
-    load_model(system, checkpoint / "model.safetensors")
-    return json.loads((checkpoint / "state.json").read_text())
+    state = _state(checkpoint)
+    try:
+        load_model(system, checkpoint / "model.safetensors")
+    except RuntimeError as err:                                   # keys or shapes of another model
+        if "safetensor" in type(err).__name__.lower():
+            raise DamagedFile(checkpoint / "model.safetensors", str(err).splitlines()[0]) from None
+        raise ValueError(f"checkpoint {checkpoint} holds weights of another model ({str(err).splitlines()[0][:200]})") from None
+    except Exception as err:                                      # a truncated or zeroed file
+        raise DamagedFile(checkpoint / "model.safetensors", f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+    return state
+
+
+def _optimizer_state(checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint's optimizer.pt (optimiser, schedule, data generator), validated."""
+    path = checkpoint / "optimizer.pt"
+    try:
+        extra = torch.load(path, weights_only=False)
+    except FileNotFoundError:
+        raise DamagedFile(path, "missing") from None
+    except Exception as err:
+        raise DamagedFile(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else 'unreadable'}") from None
+    if not isinstance(extra, dict) or not {"optimizer", "scheduler", "generators"} <= set(extra):
+        raise DamagedFile(path, "not an optimiser checkpoint of this package")
+    return extra
+
+
+def check_checkpoint(checkpoint: str | Path) -> None:
+    """Read every file of a checkpoint folder without loading it into a model: state.json, the safetensors
+    header, optimizer.pt. Raises :class:`jscgc.io.DamagedFile` naming the first damaged file."""
+    from safetensors import safe_open
+
+    checkpoint = Path(checkpoint)
+    _state(checkpoint)
+    try:
+        with safe_open(checkpoint / "model.safetensors", framework="pt") as f:
+            list(f.keys())
+    except Exception as err:
+        raise DamagedFile(checkpoint / "model.safetensors", f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else 'unreadable'}") from None
+    _optimizer_state(checkpoint)
 
 
 def load_trained(system: nn.Module, out_dir: str | Path) -> Path:
@@ -279,7 +322,7 @@ def _resume(run: _Run, resume: bool) -> tuple[_Position, dict | None]:
     if state.get("plan") != run.plan:
         raise ValueError(f"train: cannot resume {ckpt}: it was made with the plan {state.get('plan')}, this run's "
                          f"plan is {run.plan}")
-    extra = torch.load(ckpt / "optimizer.pt", weights_only=False)
+    extra = _optimizer_state(ckpt)
     run.data_gen.set_state(extra["generators"][0])
     return _Position(state["stage"], state["stage_step"], state["step"], list(state["losses"]),
                      list(state.get("skipped", []))), extra

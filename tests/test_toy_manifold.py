@@ -51,10 +51,17 @@ def test_out_under_an_existing_file_or_unwritable_is_refused(tmp_path, capsys):
     assert "cannot write in /sys" in capsys.readouterr().err
 
 
-def test_existing_results_are_not_overwritten(tmp_path, capsys):
+def test_finished_results_are_not_overwritten_and_a_killed_run_is_finished(tmp_path, capsys):
     (tmp_path / "results.csv").write_text("old")
+    (tmp_path / "complete.json").write_text("{}")
     assert toy_manifold.main(["--out", str(tmp_path), *TINY]) == 2
-    assert "exists" in capsys.readouterr().err and (tmp_path / "results.csv").read_text() == "old"
+    assert "finished run" in capsys.readouterr().err and (tmp_path / "results.csv").read_text() == "old"
+    (tmp_path / "complete.json").unlink()                            # killed before it finished
+    (tmp_path / ".tmp-results.abc123.csv").write_text("half")        # and a half-written file
+    assert toy_manifold.main(["--out", str(tmp_path), *TINY]) == 0
+    assert "did not finish" in capsys.readouterr().err
+    assert (tmp_path / "complete.json").is_file() and (tmp_path / "results.csv").read_text() != "old"
+    assert not list(tmp_path.glob(".tmp-*")) and not (tmp_path / ".lock").exists()
 
 
 # ---- reproducible files --------------------------------------------------------------------------
