@@ -596,30 +596,27 @@ def run(setup: Setup, args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    lock = None
     try:
         try:
             setup = check_inputs(args)
         except (DamagedFile, FileNotFoundError) as err:      # a damaged run record or checkpoint, a missing folder
             raise UsageError(str(err)) from None
-        lock = FolderLock(setup.out).acquire()
-        if (setup.out / "metrics.csv").exists() and not is_complete(setup.out) and not args.overwrite:
-            print(f"kodak: {setup.out} holds the results of a run that did not finish; finishing it (its trained "
-                  f"checkpoints are reused, its results rewritten)", file=sys.stderr)
-        remove_stale_temporaries(setup.out)
         if setup.device.type == "cpu" and setup.preset.name not in ("tiny", "small") and not args.yes:
             hours = _estimate_cpu_seconds(setup, args) / 3600
             raise UsageError(f"no CUDA GPU here; --preset {setup.preset.name} would take about {hours:.0f} h on this "
                              f"CPU. Run `python experiments/kodak.py --preset tiny` for a CPU smoke run, or pass --yes")
         dry_pass(setup, args)
-        print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
-              if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
+        lock = FolderLock(setup.out).acquire()               # the first write into --out: every check has passed
     except (UsageError, FolderBusy) as err:
-        if lock is not None:
-            lock.release()
         print(f"kodak: {err}", file=sys.stderr)
         return 2
     try:
+        if (setup.out / "metrics.csv").exists() and not is_complete(setup.out) and not args.overwrite:
+            print(f"kodak: {setup.out} holds the results of a run that did not finish; finishing it (its trained "
+                  f"checkpoints are reused, its results rewritten)", file=sys.stderr)
+        remove_stale_temporaries(setup.out)
+        print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
+              if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
         run(setup, args)
     finally:
         lock.release()

@@ -106,7 +106,7 @@ def test_identical_runs_write_identical_files(root, small_train, tmp_path, capsy
     assert {m["examples"] for m in config["methods"].values()} == {4 * 8}      # the same budget for every method
     assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 2                  # no silent overwrite
     # checkpoints trained on other data are never resumed: the rerun is refused, naming what differs
-    (tmp_path / "a" / "metrics.csv").unlink()
+    (tmp_path / "a" / "complete.json").unlink()                                  # as if it had not finished
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(next(small_train.glob("*.jpg")), other / "one.jpg")
