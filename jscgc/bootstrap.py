@@ -91,8 +91,9 @@ def pooled_moments(stats: Sequence[GaussianStats], weights: np.ndarray | None = 
 
 
 def frechet_from_moments(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """|μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½) for one block: means (d,), covariances (d, d). As
-    :func:`jscgc.metrics.frechet_distance`: 1e-6·I added to both when sqrtm is not finite; real part."""
+    """|μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½) for one block: means (d,), covariances (d, d) (Heusel et al.
+    2017, Eq. 6); 1e-6·I added to both when sqrtm is not finite; the real part of the root. Every Fréchet
+    distance of the package goes through here (:func:`jscgc.metrics.frechet_distance` too)."""
     from scipy import linalg
 
     covmean = linalg.sqrtm(cov_a @ cov_b)

@@ -213,20 +213,15 @@ def hf_ratio(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to feature sets a (n, d) and b (m, d):
-    |μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½)  (Heusel et al. 2017, Eq. 6)."""
-    from scipy import linalg
+    |μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½)  (Heusel et al. 2017, Eq. 6), by
+    :func:`jscgc.bootstrap.frechet_from_moments`."""
+    from jscgc.bootstrap import frechet_from_moments
 
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"frechet_distance: expected (n, d) and (m, d) with n, m ≥ 2, got {a.shape}, {b.shape}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    sa, sb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(sa @ sb)
-    if not np.isfinite(covmean).all():
-        off = np.eye(len(sa)) * 1e-6
-        covmean = linalg.sqrtm((sa + off) @ (sb + off))
-    covmean = covmean.real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean))
+    return frechet_from_moments(a.mean(0), np.atleast_2d(np.cov(a, rowvar=False)),
+                                b.mean(0), np.atleast_2d(np.cov(b, rowvar=False)))
 
 
 def latent_features(images: torch.Tensor, extractor) -> np.ndarray:
