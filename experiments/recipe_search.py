@@ -17,6 +17,7 @@ sample, the shared evaluator (PSNR, low-pass PSNR ÷8/÷16, colour distance, HF 
     python experiments/recipe_search.py --out results/recipe_search [--steps 800] [--variants a,b]
 
 Writes ``summary.csv`` (a row per variant), ``metrics.csv`` (per image), ``table.md`` and ``config.json``.
+Every input is checked before any training (``recipe_search: …``, exit 2, nothing written).
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.imagedata import FolderCrops, data_root, folder_images  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.imagedata import FolderCrops, folder_images  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
@@ -196,8 +199,8 @@ def _table(df) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _parser():
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/recipe_search")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma list (default: all)")
     p.add_argument("--steps", type=int, default=800, help="optimiser steps per variant (all stages)")
@@ -212,28 +215,62 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    variants = [v for v in args.variants.split(",") if v]
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad or not variants:
-        p.error(f"--variants: unknown {bad}; expected some of {','.join(VARIANTS)}")
+    return p
+
+
+def check_inputs(args) -> tuple[list[str], list, FolderCrops, object]:
+    """Every input, in the main process before any training (raises UsageError); nothing is written.
+    Returns the variants, the validation images, the training crops and the TAEF2 extractor."""
+    variants = checks.names("--variants", args.variants, VARIANTS)
+    for flag in ("steps", "batch_size", "pool", "val_images", "workers"):
+        checks.positive_int(f"--{flag.replace('_', '-')}", getattr(args, flag))
+    checks.positive_finite("--lr", args.lr)
+    checks.finite("--snr", args.snr)
+    checks.nonnegative_int("--seed", args.seed)
+    tile = base_preset().token_px
+    if checks.positive_int("--eval-crop", args.eval_crop) % tile:
+        raise UsageError(f"--eval-crop {args.eval_crop}: expected a multiple of {tile} (the encoders' token size)")
     out = Path(args.out)
     if (out / "summary.csv").exists() and not args.overwrite:
-        print(f"recipe_search: {out / 'summary.csv'} exists; pass --overwrite or another --out", file=sys.stderr)
-        return 2
+        raise UsageError(f"--out {out}: {out / 'summary.csv'} exists; pass --overwrite or another --out")
+    checks.writable_folder("--out", out)
+    root = checks.data_folder("--data", args.data, need="bsds500")
+    try:
+        extractor = load_extractor("taef2", args.weights)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(f"--weights: {err}") from None
+    try:
+        val_images = folder_images(root / "bsds500" / "val", args.val_images, args.eval_crop)
+        crops = FolderCrops(root / "bsds500" / "train", base_preset().crop)
+    except FileNotFoundError as err:
+        raise UsageError(f"--data: {err}") from None
+    except ValueError as err:                                   # ImageError: a damaged or too small image
+        raise UsageError(f"--data / --eval-crop {args.eval_crop}: {err}") from None
+    return variants, val_images, crops, extractor
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check every input (``recipe_search: …``, exit 2, nothing written), then train and score the variants."""
+    def check():
+        args = _parser().parse_args(argv)
+        return (args, *check_inputs(args))
+
+    return checks.run_main("recipe_search", check, lambda checked: search(*checked))
+
+
+def search(args, variants: list[str], val_images: list, crops: FolderCrops, extractor) -> int:
+    """Train and evaluate every variant on the worker processes, then write the results."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-    root = data_root(args.data, need="bsds500")
-    val_images = folder_images(root / "bsds500" / "val", args.val_images, args.eval_crop)
-    crops = FolderCrops(root / "bsds500" / "train", base_preset().crop)
+    out = Path(args.out)
     images = crops(args.pool, torch.Generator().manual_seed(args.seed + 12345))
     start = time.perf_counter()
-    _SHARED.update(pool=CachedLatents(images, load_extractor("taef2", args.weights)), val=val_images)
+    _SHARED.update(pool=CachedLatents(images, extractor), val=val_images)
     jobs = sorted(variants, key=lambda v: "pixel" not in v)          # the slowest first
     summaries, rows = [], []
     bar = tqdm(total=len(jobs), desc="recipe search")
-    with cf.ProcessPoolExecutor(max(1, args.workers), mp_context=mp.get_context("fork")) as ex:
+    with cf.ProcessPoolExecutor(args.workers, mp_context=mp.get_context("fork")) as ex:
         for fut in cf.as_completed([ex.submit(run_variant, v, args) for v in jobs]):
             these, r = fut.result()
             summaries += these

@@ -18,10 +18,13 @@ Per image: PSNR, PSNR ÷16 and HF ratio of the receivers' outputs, the HF ratio 
 difference tiles − whole with its standard error. Kodak is not read here.
 
     python experiments/resolution_probe.py --checkpoint results/kodak_small_v2 --out results/resolution_probe
+
+Every input is checked first (``resolution_probe: …``, exit 2, nothing written): known --methods, each
+``<checkpoint>/<method>/train`` a finished, readable checkpoint of --preset's model, ``--images`` >= 1, finite
+SNRs, a new and writable ``--out``, the BSDS500 `val` folder and its images.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -32,17 +35,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
-from jscgc.imagedata import center_crop, data_root, folder_images  # noqa: E402
-from jscgc.io import atomic_write_json, atomic_write_text, source_version  # noqa: E402
+from jscgc.imagedata import center_crop, folder_images  # noqa: E402
+from jscgc.io import DamagedFile, atomic_write_json, atomic_write_text, source_version  # noqa: E402
 from jscgc.latents import TAEF2  # noqa: E402
-from jscgc.methods import build_method  # noqa: E402
+from jscgc.methods import METHODS, build_method  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images, hf_ratio  # noqa: E402
 
 #: scored on the whole picture (the tiled reception reassembled); the HF ratio is the mean over the 64² tiles
 SCORED = ["psnr", "psnr_lp16", "detail_match", "lpips_alex", "lpips_vgg", "dists"]
-from jscgc.presets import get_preset  # noqa: E402
-from jscgc.train import load_trained  # noqa: E402
+from jscgc.presets import PRESETS, get_preset  # noqa: E402
+from jscgc.train import check_checkpoint, latest_checkpoint, load_trained  # noqa: E402
 
 SIZE = (128, 192)     # (H, W) of the probe images: 2 × 3 tiles of 64²
 TILE = 64
@@ -66,10 +71,10 @@ def landscape(image: torch.Tensor) -> torch.Tensor:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = checks.Parser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="a kodak.py --out with trained <method>/train folders")
-    p.add_argument("--methods", default="jscgc,mambajscc")
-    p.add_argument("--preset", default="small")
+    p.add_argument("--methods", default="jscgc,mambajscc", help=f"comma list of {','.join(METHODS)}")
+    p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="the preset the methods were trained at")
     p.add_argument("--images", type=int, default=24, help="the first N images of BSDS500 val")
     p.add_argument("--snr", type=float, nargs="+", default=[5.0])
     p.add_argument("--seed", type=int, default=0)
@@ -92,28 +97,63 @@ def _table(df) -> list[str]:
     return lines
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    out = Path(args.out)
-    if out.exists():
-        print(f"resolution_probe: --out {out} exists; choose another folder", file=sys.stderr)
-        return 2
-    methods = args.methods.split(",")
+def _checkpoint_files(args, name: str) -> None:
+    """``<checkpoint>/<name>/train`` holds a checkpoint whose files all read (a damaged one is named)."""
+    folder = Path(args.checkpoint) / name / "train"
+    if latest_checkpoint(folder) is None:
+        raise UsageError(f"--checkpoint {args.checkpoint} has no trained {name} (no checkpoint under {folder})")
+    try:
+        check_checkpoint(latest_checkpoint(folder))
+    except DamagedFile as err:
+        raise UsageError(f"--checkpoint: {err}") from None
+
+
+def _trained(args, name: str, preset, extractor):
+    """The method built at --preset with its finished checkpoint loaded (another model, an unfinished run:
+    one line)."""
+    system = build_method(name, preset, extractor).eval()
+    try:
+        load_trained(system, Path(args.checkpoint) / name / "train")
+    except (ValueError, FileNotFoundError) as err:                  # DamagedFile is a ValueError
+        raise UsageError(f"--checkpoint (--preset {preset.name}, {name}): {err}") from None
+    return system
+
+
+def check_inputs(args) -> tuple[list, dict]:
+    """Every input, before any transmission (raises UsageError); returns the images and the trained systems."""
+    methods = checks.names("--methods", args.methods, METHODS)
+    checks.positive_int("--images", args.images)
+    checks.finite_all("--snr", args.snr, what="SNRs in dB")
+    checks.nonnegative_int("--seed", args.seed)
+    checks.new_folder("--out", args.out)
+    val = checks.data_folder("--data", args.data, need="bsds500/val") / "bsds500" / "val"
     for name in methods:
-        if not (Path(args.checkpoint) / name / "train").is_dir():
-            print(f"resolution_probe: --checkpoint {args.checkpoint} has no trained {name}", file=sys.stderr)
-            return 2
-    val = data_root(args.data, need="bsds500") / "bsds500" / "val"
-    images = [(n, center_crop(torch.nn.functional.avg_pool2d(landscape(im)[None], 2)[0], SIZE))
-              for n, im in folder_images(val, args.images)]
+        _checkpoint_files(args, name)
+    try:
+        images = [(n, center_crop(torch.nn.functional.avg_pool2d(landscape(im)[None], 2)[0], SIZE))
+                  for n, im in folder_images(val, args.images)]
+    except (FileNotFoundError, ValueError) as err:                  # ImageError is a ValueError
+        raise UsageError(f"--data: {err}") from None
+    extractor, preset = TAEF2(), get_preset(args.preset)
+    return images, {name: _trained(args, name, preset, extractor) for name in methods}
+
+
+def main(argv=None) -> int:
+    """Check every input (one line, exit 2, nothing written), then run the probe and write its results."""
+    def check():
+        args = parse_args(argv)
+        return (args, *check_inputs(args))
+
+    return checks.run_main("resolution_probe", check, lambda checked: _probe(*checked))
+
+
+def _probe(args, images: list, systems: dict) -> int:
     from tqdm.auto import tqdm
 
-    extractor, preset, rows, t0 = TAEF2(), get_preset(args.preset), [], time.time()
+    out, rows, t0 = Path(args.out), [], time.time()
     ready, unavailable = available_metrics(SCORED)
-    bar = tqdm(total=len(methods) * len(args.snr) * len(images), desc="probe")
-    for name in methods:
-        system = build_method(name, preset, extractor).eval()
-        load_trained(system, Path(args.checkpoint) / name / "train")
+    bar = tqdm(total=len(systems) * len(args.snr) * len(images), desc="probe")
+    for name, system in systems.items():
         for snr in args.snr:
             for k, (img, x) in enumerate(images):
                 x = x[None]

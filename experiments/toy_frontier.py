@@ -39,7 +39,9 @@ if str(ROOT) not in sys.path:
 
 from jscgc.data import manifold_source  # noqa: E402
 from jscgc.dial import Dial, receive  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, unwritable_reason  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 from theory.frontier import frontier, w2_assignment, w2_to_atoms  # noqa: E402
@@ -48,10 +50,6 @@ from theory.tasks import ToySource, awgn_sigma, default_sources, posterior  # no
 POINT_METHODS = ("cjscc", "diffjscc")
 COLUMNS = ["manifold", "snr_db", "receiver", "kind", "steps", "samples", "D", "P", "diversity", "P_floor",
            "mmse", "w2_star", "method_encoder"]
-
-
-class UsageError(ValueError):
-    """A bad input, reported as one line ``toy_frontier: …`` with exit status 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +163,7 @@ def run_job(job) -> tuple[list[dict], dict]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/toy_frontier")
     p.add_argument("--snr", type=float, nargs="+", default=[-5.0, 5.0, 15.0], help="SNRs (dB)")
     p.add_argument("--n", type=int, default=512, help="test draws per (source, SNR); a multiple of 16")
@@ -193,20 +191,19 @@ def _int_list(text: str, name: str) -> tuple:
 
 
 def check_inputs(args) -> Config:
-    if not args.snr or not all(math.isfinite(s) for s in args.snr) or len(set(args.snr)) != len(args.snr):
-        raise UsageError(f"--snr {' '.join(map(str, args.snr))}: expected distinct finite SNRs in dB")
+    """Every input, in the main process before any worker starts (raises UsageError); nothing is written."""
+    snrs = checks.finite_all("--snr", args.snr, distinct=True, what="SNRs in dB")
     if args.n < 16 or args.n % 16:
         raise UsageError(f"--n {args.n}: expected a multiple of 16 (the codebook's law is matched exactly)")
     for name in ("train_steps", "batch_size", "hidden", "workers"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= 1")
+        checks.positive_int(f"--{name.replace('_', '-')}", getattr(args, name))
+    checks.positive_finite("--lr", args.lr)
+    checks.nonnegative_int("--seed", args.seed)
     out = Path(args.out)
     if (out / "frontier.csv").exists() and not args.overwrite:
         raise UsageError(f"{out / 'frontier.csv'} exists; pass --overwrite or another --out")
-    why = unwritable_reason(out)
-    if why:
-        raise UsageError(f"--out {out}: {why}")
-    return Config(tuple(sorted(args.snr)), args.n, _int_list(args.steps, "steps"), _int_list(args.samples, "samples"),
+    checks.writable_folder("--out", out)
+    return Config(tuple(sorted(snrs)), args.n, _int_list(args.steps, "steps"), _int_list(args.samples, "samples"),
                   args.train_steps, args.batch_size, args.lr, args.hidden, args.seed, args.workers)
 
 
@@ -222,14 +219,17 @@ def run(cfg: Config) -> tuple[list[dict], list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check every input (``toy_frontier: …``, exit 2, nothing written), then train, measure and write."""
+    def check():
+        args = _parser().parse_args(argv)
+        return args, check_inputs(args)
+
+    return checks.run_main("toy_frontier", check, lambda checked: _work(*checked, argv))
+
+
+def _work(args, cfg: Config, argv) -> int:
     import pandas as pd
 
-    args = _parser().parse_args(argv)
-    try:
-        cfg = check_inputs(args)
-    except UsageError as err:
-        print(f"toy_frontier: {err}", file=sys.stderr)
-        return 2
     start = time.perf_counter()
     rows, timings = run(cfg)
     order = {s.name: i for i, s in enumerate(default_sources())}

@@ -30,7 +30,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from paper_figures import save_figure  # noqa: E402
-from jscgc.io import folder_name  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.io import DamagedFile, folder_name, read_json  # noqa: E402
 from jscgc.methods import METHODS  # noqa: E402
 from jscgc.metrics import METRICS  # noqa: E402
 
@@ -182,11 +183,24 @@ def draw(results: str | Path) -> None:
         fig_dial(results, summary)
 
 
+def check(results: str | Path) -> Path:
+    """A writable folder of experiments/kodak.py holding summary.csv (method, snr_db) and, if any, a readable
+    config.json (raises UsageError)."""
+    folder = checks.results_folder("--results", results, ["summary.csv"], {"summary.csv": ["method", "snr_db"]})
+    if (folder / "config.json").exists():
+        try:
+            read_json(folder / "config.json")
+        except DamagedFile as err:
+            raise checks.UsageError(f"--results: {err}") from None
+    return checks.writable_folder("--results", folder)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Check --results (``paper_figures/kodak.py: …``, exit 2, nothing written), then draw."""
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default="results/kodak_tiny", help="folder written by experiments/kodak.py")
-    draw(p.parse_args(argv).results)
-    return 0
+    return checks.run_main("paper_figures/kodak.py", lambda: check(p.parse_args(argv).results),
+                           lambda results: draw(results) or 0)
 
 
 if __name__ == "__main__":

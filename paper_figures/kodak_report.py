@@ -23,7 +23,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jscgc import paired  # noqa: E402
-from jscgc.io import atomic_write_text  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.io import DamagedFile, atomic_write_text, read_json  # noqa: E402
 
 TABLE_METRICS = ["psnr", "ms_ssim", "psnr_lp16", "psnr_lp8", "lpips_alex", "lpips_vgg", "dists", "detail_match",
                  "hf_ratio", "colour_dist"]
@@ -153,14 +154,32 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
     return body
 
 
+def _check_run(flag: str, folder: str) -> Path:
+    """A folder of experiments/kodak.py with the files the report reads, its JSON readable (UsageError)."""
+    need = {"metrics.csv": ["method", "snr_db", "image"], "summary.csv": ["method", "snr_db"]}
+    checks.results_folder(flag, folder, [*need, "config.json", "timings.json"], need)
+    try:
+        read_json(Path(folder) / "config.json", keys=("args", "methods", "preset", "images", "device", "torch"))
+        read_json(Path(folder) / "timings.json", keys=("wall",))
+    except DamagedFile as err:
+        raise checks.UsageError(f"{flag}: {err}") from None
+    return Path(folder)
+
+
+def check(a) -> tuple[Path, list[Path], Path]:
+    """--results and every --seed-runs folder hold a kodak.py run; --out can be written (raises UsageError)."""
+    runs = [_check_run("--results", a.results)] + [_check_run("--seed-runs", s) for s in a.seed_runs]
+    return runs[0], runs[1:], checks.writable_folder("--out", a.out)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Check every input (``paper_figures/kodak_report: …``, exit 2, nothing written), then write the report."""
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default="results/kodak_small")
     p.add_argument("--seed-runs", nargs="*", default=[], help="runs of kodak.py with other --seed (jscgc, mambajscc)")
     p.add_argument("--out", default="docs/kodak_small")
-    a = p.parse_args(argv)
-    print(report(Path(a.results), [Path(s) for s in a.seed_runs], Path(a.out)))
-    return 0
+    return checks.run_main("paper_figures/kodak_report.py", lambda: check(p.parse_args(argv)),
+                           lambda checked: print(report(*checked)) or 0)
 
 
 if __name__ == "__main__":

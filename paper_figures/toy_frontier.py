@@ -25,6 +25,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from paper_figures import save_figure  # noqa: E402
+from jscgc import checks  # noqa: E402
+
+#: the columns of frontier.csv the figure reads
+COLUMNS = ["manifold", "snr_db", "receiver", "kind", "steps", "samples", "D", "P", "P_floor"]
 
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 
@@ -73,11 +77,18 @@ def draw(results: Path) -> None:
     save_figure(fig, Path(results), "toy_frontier")
 
 
+def check(results: str | Path) -> Path:
+    """A writable folder holding experiments/toy_frontier.py's frontier.csv (raises UsageError)."""
+    checks.results_folder("--results", results, ["frontier.csv"], {"frontier.csv": COLUMNS})
+    return checks.writable_folder("--results", results)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Check --results (``paper_figures/toy_frontier: …``, exit 2, nothing written), then draw."""
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--results", default="results/toy_frontier")
-    draw(Path(p.parse_args(argv).results))
-    return 0
+    return checks.run_main("paper_figures/toy_frontier.py", lambda: check(p.parse_args(argv).results),
+                           lambda results: draw(results) or 0)
 
 
 if __name__ == "__main__":

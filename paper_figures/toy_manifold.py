@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from paper_figures import save_figure  # noqa: E402
+from jscgc import checks  # noqa: E402
 from jscgc.methods import METHODS  # noqa: E402
 from theory.bound import delta_star  # noqa: E402
 
@@ -268,16 +269,33 @@ def report(results: str | Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="results/toy_manifold", help="folder with results.csv")
-    p.add_argument("--markdown", action="store_true", help="print the README statements instead of drawing")
-    args = p.parse_args(argv)
+#: the columns of results.csv that every figure and the report read
+COLUMNS = ["manifold", "decoder", "snr_db", "p"]
+
+
+def check(args) -> argparse.Namespace:
+    """--results holds experiments/toy_manifold.py's results.csv, and is writable unless only --markdown is
+    printed (raises UsageError)."""
+    checks.results_folder("--results", args.results, ["results.csv"], {"results.csv": COLUMNS})
+    if not args.markdown:
+        checks.writable_folder("--results", args.results)
+    return args
+
+
+def _work(args) -> int:
     if args.markdown:
         print(report(args.results), end="")
     else:
         draw(args.results)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check the inputs (``paper_figures/toy_manifold: …``, exit 2, nothing written), then draw or print."""
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results/toy_manifold", help="folder with results.csv")
+    p.add_argument("--markdown", action="store_true", help="print the README statements instead of drawing")
+    return checks.run_main("paper_figures/toy_manifold.py", lambda: check(p.parse_args(argv)), _work)
 
 
 if __name__ == "__main__":
