@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from jscgc.checks import UsageError  # noqa: E402  (one line ``kodak: …``, exit 2)
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
 from jscgc.io import (DamagedFile, FolderBusy, FolderLock, atomic_save, atomic_write_json,  # noqa: E402
@@ -62,10 +63,6 @@ from jscgc.train import (check_checkpoint, describe_plan, latest_checkpoint, loa
 from jscgc.types import LatentBatch  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
-
-
-class UsageError(ValueError):
-    """A bad input, reported as one line ``kodak: …`` with exit status 2."""
 
 
 def parse_args(argv):

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
 from jscgc.imagedata import FolderCrops, folder_images  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, atomic_write_text  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, is_complete, run_in  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images, evaluate_sets  # noqa: E402
@@ -231,8 +231,8 @@ def check_inputs(args) -> tuple[list[str], list, FolderCrops, object]:
     if checks.positive_int("--eval-crop", args.eval_crop) % tile:
         raise UsageError(f"--eval-crop {args.eval_crop}: expected a multiple of {tile} (the encoders' token size)")
     out = Path(args.out)
-    if (out / "summary.csv").exists() and not args.overwrite:
-        raise UsageError(f"--out {out}: {out / 'summary.csv'} exists; pass --overwrite or another --out")
+    if is_complete(out) and not args.overwrite:
+        raise UsageError(f"--out {out} holds a finished run ({out / 'complete.json'} exists); pass --overwrite or another --out")
     checks.writable_folder("--out", out)
     root = checks.data_folder("--data", args.data, need="bsds500")
     try:
@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         return (args, *check_inputs(args))
 
-    return checks.run_main("recipe_search", check, lambda checked: search(*checked))
+    return checks.run_main("recipe_search", check,
+                           lambda checked: run_in("recipe_search", checked[0].out, lambda: search(*checked)))
 
 
 def search(args, variants: list[str], val_images: list, crops: FolderCrops, extractor) -> int:

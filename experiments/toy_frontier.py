@@ -41,7 +41,7 @@ from jscgc.data import manifold_source  # noqa: E402
 from jscgc.dial import Dial, receive  # noqa: E402
 from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 from theory.frontier import frontier, w2_assignment, w2_to_atoms  # noqa: E402
@@ -200,8 +200,8 @@ def check_inputs(args) -> Config:
     checks.positive_finite("--lr", args.lr)
     checks.nonnegative_int("--seed", args.seed)
     out = Path(args.out)
-    if (out / "frontier.csv").exists() and not args.overwrite:
-        raise UsageError(f"{out / 'frontier.csv'} exists; pass --overwrite or another --out")
+    if is_complete(out) and not args.overwrite:
+        raise UsageError(f"{out} holds a finished run ({out / 'complete.json'} exists); pass --overwrite or another --out")
     checks.writable_folder("--out", out)
     return Config(tuple(sorted(snrs)), args.n, _int_list(args.steps, "steps"), _int_list(args.samples, "samples"),
                   args.train_steps, args.batch_size, args.lr, args.hidden, args.seed, args.workers)
@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         return args, check_inputs(args)
 
-    return checks.run_main("toy_frontier", check, lambda checked: _work(*checked, argv))
+    return checks.run_main("toy_frontier", check,
+                           lambda checked: run_in("toy_frontier", checked[0].out, lambda: _work(*checked, argv)))
 
 
 def _work(args, cfg: Config, argv) -> int:

@@ -56,6 +56,7 @@ if str(ROOT) not in sys.path:
 
 from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402  (one line ``toy_manifold: …``, exit 2)
 from jscgc.io import (FolderBusy, FolderLock, atomic_save, atomic_write_json, is_complete, mark_complete,  # noqa: E402
                       remove_stale_temporaries, unwritable_reason)
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
@@ -70,10 +71,6 @@ PS = (0.05, 0.1, 0.2)
 ORDER = {"results": ["manifold", "decoder", "snr_db", "p"], "pe_curves": ["manifold", "decoder", "snr_db", "delta"],
          "samples": ["manifold", "decoder", "snr_db", "i"]}
 """The row order of each CSV (a fixed order, whatever order the workers finish in)."""
-
-
-class UsageError(ValueError):
-    """A bad input, reported as one line ``toy_manifold: …`` with exit status 2."""
 
 
 @dataclasses.dataclass

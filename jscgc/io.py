@@ -232,3 +232,26 @@ class FolderBusy(RuntimeError):
     def __init__(self, out: Path, holder: dict):
         super().__init__(f"{out} is in use by another run (pid {holder.get('pid')}, started {holder.get('started')}: "
                          f"{holder.get('command')}); wait for it to end or choose another --out")
+
+
+def run_in(command: str, out: str | os.PathLike, work: Callable[[], int]) -> int:
+    """Run a command's ``work`` while holding ``out``'s :class:`FolderLock`: a killed run's half-written
+    files are removed first, and ``complete.json`` is written last when ``work`` returns 0. A folder held
+    by another live run is one line ``<command>: …`` and exit status 2."""
+    out = Path(out)
+    try:
+        lock = FolderLock(out).acquire()
+    except FolderBusy as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return 2
+    try:
+        if not is_complete(out) and any(p.name != ".lock" for p in out.iterdir()):
+            print(f"{command}: {out} holds the results of a run that did not finish; running it again", file=sys.stderr)
+        (out / COMPLETE).unlink(missing_ok=True)
+        remove_stale_temporaries(out)
+        code = work()
+        if code == 0:
+            mark_complete(out, {"command": command})
+        return code
+    finally:
+        lock.release()

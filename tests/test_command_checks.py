@@ -140,9 +140,10 @@ def test_recipe_search_refuses_before_training(tmp_path, capsys, bsds, argv, nam
             "recipe_search", names, out)
 
 
-def test_recipe_search_refuses_existing_results(tmp_path, capsys, bsds):
+def test_recipe_search_refuses_a_finished_run(tmp_path, capsys, bsds):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "summary.csv").write_text("variant\n")
+    (tmp_path / "out" / "complete.json").write_text("{}")
     refused(capsys, recipe_search.main, ["--out", str(tmp_path / "out"), "--data", str(bsds)], "recipe_search",
             "--out")
 

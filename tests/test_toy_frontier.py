@@ -48,7 +48,23 @@ def test_tiny_run_obeys_the_frontier(tiny):
 
 def test_rerun_writes_the_same_csv_and_refuses_to_overwrite(tiny, tmp_path, capsys):
     assert tf.main(["--out", str(tiny), *TINY]) == 2
-    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert "complete.json exists); pass --overwrite" in capsys.readouterr().err
     again = tmp_path / "again"
     assert tf.main(["--out", str(again), *TINY]) == 0
     assert (again / "frontier.csv").read_bytes() == (tiny / "frontier.csv").read_bytes()
+
+
+def test_a_killed_run_is_run_again_and_a_busy_folder_refused(tiny, tmp_path, capsys):
+    from jscgc.io import FolderLock
+
+    out = tmp_path / "killed"
+    out.mkdir()
+    (out / "frontier.csv").write_text("half")                      # killed before complete.json
+    (out / ".tmp-config.x1y2z3.json").write_text("{")
+    with FolderLock(out):
+        assert tf.main(["--out", str(out), *TINY]) == 2
+        assert "in use by another run" in capsys.readouterr().err
+    assert tf.main(["--out", str(out), *TINY]) == 0
+    assert "did not finish" in capsys.readouterr().err and (out / "complete.json").is_file()
+    assert (out / "frontier.csv").read_bytes() == (tiny / "frontier.csv").read_bytes()
+    assert not list(out.glob(".tmp-*")) and not (out / ".lock").exists()
