@@ -15,15 +15,21 @@ the call carries both. After it: copy the JSON files to bench/results/ and run
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.environment import Refused  # noqa: E402   (standard library only, as this script)
 
 
 class Step(NamedTuple):
@@ -94,8 +100,32 @@ def run_step(step: Step, out: Path, env: dict, log) -> int:
     return proc.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one :class:`Refused` line, not a usage block (jscgc.checks.Parser's rule;
+    this script imports no jscgc)."""
+
+    def error(self, message):
+        raise Refused("gpu_suite", message)
+
+
+def writable_folder(flag: str, path: str) -> Path:
+    """A folder that exists or can be created, and can be written in: tried in the nearest existing folder,
+    as jscgc.io.unwritable_reason does (permission bits say nothing when running as root)."""
+    anchor = Path(path)
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise Refused("gpu_suite", f"{flag} {path}: {anchor} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=anchor).cleanup()
+    except OSError as err:
+        raise Refused("gpu_suite", f"{flag} {path}: cannot write in {anchor} ({err.strerror})") from None
+    return Path(path)
+
+
+def check(argv) -> tuple[argparse.Namespace, list[Step], Path]:
+    """Every input checked before anything is written or run: one line naming the bad one (exit 2)."""
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("steps", nargs="*", help=f"some of {[s.name for s in STEPS]} (default: all)")
     p.add_argument("--out", default=os.environ.get("OUT", "results/gpu_suite"))
     p.add_argument("--deadline", type=float, default=560.0, help="seconds for all steps (the call's 600 s, less start-up)")
@@ -104,10 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     unknown = sorted(set(a.steps) - {s.name for s in STEPS})
     if unknown:
-        print(f"gpu_suite: unknown step(s) {unknown}; expected some of {[s.name for s in STEPS]}", file=sys.stderr)
-        return 2
-    steps = [s for s in STEPS if not a.steps or s.name in a.steps]
-    out = Path(a.out)
+        raise Refused("gpu_suite", f"steps: unknown {unknown}; expected some of {[s.name for s in STEPS]}")
+    if not (math.isfinite(a.deadline) and a.deadline > 0):
+        raise Refused("gpu_suite", f"--deadline {a.deadline}: expected a positive finite number of seconds")
+    if Path(a.wheels).exists() and not Path(a.wheels).is_dir():
+        raise Refused("gpu_suite", f"--wheels {a.wheels}: is a file; expected a folder of wheels (or none)")
+    out = writable_folder("--out", a.out)
+    return a, [s for s in STEPS if not a.steps or s.name in a.steps], out
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        a, steps, out = check(argv)
+    except Refused as refused:          # its line is printed; this main returns exit statuses
+        return refused.code
     if a.dry_run:
         for s in steps:
             print(s.name, s.limit, " ".join(command(s, out)))

@@ -8,10 +8,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from theory.mi import KSG, InfoNCE, discrete_mi, gaussian_pair_mi, kolchinsky_tracey, mi_sandwich
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.environment import checked  # noqa: E402
+from jscgc import checks  # noqa: E402
+from theory.mi import KSG, InfoNCE, discrete_mi, gaussian_pair_mi, kolchinsky_tracey, mi_sandwich  # noqa: E402
+
+SANDWICH_BATCH = 1000
+#: the fewest samples every estimator takes: the sandwich's one batch, and InfoNCE's held-out quarter
+#: (n - 3n//4 pairs) holding one of its batches
+MIN_N = max(SANDWICH_BATCH, 4 * InfoNCE().batch - 3)
 
 
 def gaussian_task(dim, rho, n, rng, transform=None):
@@ -22,10 +34,17 @@ def gaussian_task(dim, rho, n, rng, transform=None):
     return x, y, gaussian_pair_mi(rho, dim)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=4000, help="samples per task")
+def check(argv) -> argparse.Namespace:
+    """Every input checked before any estimate: one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=4000, help=f"samples per task (at least {MIN_N})")
     args = p.parse_args(argv)
+    checks.int_at_least("--n", args.n, MIN_N)
+    return args
+
+
+def main(argv=None) -> int:
+    args = checked("mi_estimators", lambda: check(argv))
     rng = np.random.default_rng(0)
     rows = []
     for dim, rho in [(1, 0.5), (1, 0.9), (2, 0.75), (3, 0.6), (5, 0.5)]:
@@ -41,7 +60,7 @@ def main(argv=None) -> int:
         truth = discrete_mi(code, sigma, n=100000).bits
         idx = rng.integers(0, k, args.n)
         y = code[idx] + sigma * rng.standard_normal((args.n, n_real))
-        sw = mi_sandwich(code[idx], sigma, batch=1000)
+        sw = mi_sandwich(code[idx], sigma, batch=SANDWICH_BATCH)
         kt = kolchinsky_tracey(code, sigma)
         rows.append((f"codebook K={k}, {n_real} real uses, {snr:g} dB", truth,
                      {"KSG": KSG().estimate(np.eye(k)[idx], y), "InfoNCE": InfoNCE(steps=400).estimate(np.eye(k)[idx], y),

@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.environment import checked  # noqa: E402
+from jscgc import checks  # noqa: E402
 from jscgc.metrics import ms_ssim  # noqa: E402
 
 
@@ -29,11 +31,18 @@ def _median_seconds(fn, repeats: int) -> tuple[float, float, float]:
     return statistics.median(times), min(times), max(times)
 
 
-def main(argv: list[str] | None = None) -> float:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def check(argv) -> argparse.Namespace:
+    """Every input checked before any image is made: one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-reference", action="store_true", help="skip torchmetrics' MS-SSIM (4 s a call here)")
     a = p.parse_args(argv)
+    checks.positive_int("--repeats", a.repeats)
+    return a
+
+
+def main(argv: list[str] | None = None) -> float:
+    a = checked("ms_ssim", lambda: check(argv))
     g = torch.Generator().manual_seed(0)
     ref = torch.rand(1, 3, 512, 768, generator=g)
     out = (ref + 0.05 * torch.randn(ref.shape, generator=g)).clamp(0, 1)

@@ -13,14 +13,21 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import torch
 
-from jscgc import AWGN, MSEReconstruction
-from jscgc.data import gaussian
-from jscgc.decoders import MLPDecoder
-from jscgc.encoders import MLPEncoder
-from jscgc.train import TrainConfig, train
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.environment import checked  # noqa: E402
+from jscgc import AWGN, MSEReconstruction, checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.data import gaussian  # noqa: E402
+from jscgc.decoders import MLPDecoder  # noqa: E402
+from jscgc.encoders import MLPEncoder  # noqa: E402
+from jscgc.train import TrainConfig, train  # noqa: E402
 
 
 def distortion(snr_db: float, dim: int, steps: int, seed: int = 0, eval_n: int = 200_000) -> float:
@@ -38,14 +45,22 @@ def distortion(snr_db: float, dim: int, steps: int, seed: int = 0, eval_n: int =
         return (system(x, snr_db, g) - x).pow(2).mean().item()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def check(argv) -> argparse.Namespace:
+    """Every input checked before any training: one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0, 20.0], help="SNRs in dB")
     p.add_argument("--dim", type=int, default=32, help="source dimension (even)")
     p.add_argument("--steps", type=int, default=1500, help="training steps per SNR")
     args = p.parse_args(argv)
+    checks.finite_all("--snr", args.snr, what="SNRs in dB")
     if args.dim < 2 or args.dim % 2:
-        p.error(f"--dim: expected an even integer >= 2, got {args.dim}")
+        raise UsageError(f"--dim {args.dim}: expected an even integer >= 2")
+    checks.positive_int("--steps", args.steps)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = checked("opta", lambda: check(argv))
     print(f"{'SNR dB':>7} {'D learned':>10} {'D OPTA':>10} {'gap dB':>7}")
     worst = 0.0
     for snr in args.snr:

@@ -17,13 +17,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.environment import checked  # noqa: E402
+from jscgc import checks  # noqa: E402
 from jscgc.metrics import patch_fd  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> float:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def check(argv) -> argparse.Namespace:
+    """Every input checked before any image is made: one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args(argv)
+    checks.positive_int("--repeats", a.repeats)
+    return a
+
+
+def main(argv: list[str] | None = None) -> float:
+    a = checked("patch_fd", lambda: check(argv))
     g = torch.Generator().manual_seed(0)
     refs = [torch.rand(1, 3, 256, 384, generator=g) for _ in range(24)]
     outs = [(r + 0.05 * torch.randn(r.shape, generator=g)).clamp(0, 1) for r in refs]

@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.environment import checked  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
 from jscgc.metrics import available_metrics  # noqa: E402
 
 NAMES = ("lpips_alex", "lpips_vgg", "lpips_squeeze", "dists")
@@ -36,17 +39,22 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def check(argv) -> tuple[argparse.Namespace, dict]:
+    """Every input checked before any timing, the flags first, then the metrics (their weights are loaded
+    here): one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sizes", type=_size, nargs="+", default=[(384, 256), (768, 512)])
     a = p.parse_args(argv)
-    if a.repeats < 1:
-        p.error(f"--repeats {a.repeats}: expected an integer >= 1")
+    checks.positive_int("--repeats", a.repeats)
     ready, missing = available_metrics(list(NAMES))
     if missing:
-        print("perceptual: " + "; ".join(f"{k}: {v}" for k, v in missing.items()), file=sys.stderr)
-        raise SystemExit(2)
+        raise UsageError("; ".join(f"{k}: {v}" for k, v in missing.items()))
+    return a, ready
+
+
+def main(argv: list[str] | None = None) -> dict:
+    a, ready = checked("perceptual", lambda: check(argv))
     g, results = torch.Generator().manual_seed(0), {}
     print(f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     for w, h in a.sizes:

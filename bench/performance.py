@@ -20,8 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.environment import checked  # noqa: E402
 from bench.gpu_suite import STEPS  # noqa: E402
-from jscgc.io import atomic_write_text  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.io import atomic_write_text, unwritable_reason  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BEGIN = "<!-- perf:gpu begin (written by `python bench/performance.py --write`; edit the JSON, not this) -->"
@@ -110,15 +113,56 @@ def readme_block(text: str) -> str:
     return text[start:stop + len(END)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def checked_results(flag: str, folder: Path | None) -> dict[str, dict]:
+    """The files of :func:`load` named for a step of bench/gpu_suite.py (the others, bench/train_profile.py's
+    say, are not this script's), each readable and a result of the script its step runs; else one line naming
+    it. ``None``: bench/results/, which before the first GPU run may not exist (every figure unmeasured)."""
+    if folder is None:
+        folder = RESULTS
+        if not folder.exists():
+            return {}
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    results = {}
+    for step in STEPS:
+        path, script = folder / f"{step.name}.json", Path(step.argv[0]).stem
+        if not path.exists():
+            continue
+        try:
+            res = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            why = " ".join(str(err).split())
+            raise UsageError(f"{flag} {folder}: {path.name} is not readable JSON ({why})") from None
+        if not isinstance(res, dict) or res.get("bench") != script or "command" not in res:
+            raise UsageError(f"{flag} {folder}: {path.name} is not a result of bench/{script}.py")
+        results[step.name] = res
+    return results
+
+
+def check(argv) -> tuple[argparse.Namespace, dict[str, dict], Path, str]:
+    """Every input checked before the block is written: one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help="replace the README's block")
     p.add_argument("--check", action="store_true", help="exit 1 when the README's block is stale")
-    p.add_argument("--results", default=str(RESULTS), help="folder of the JSON files")
+    p.add_argument("--results", default=None, help=f"folder of the JSON files (default {RESULTS.relative_to(ROOT)})")
     a = p.parse_args(argv)
-    block = render(load(Path(a.results)))
+    if a.write and a.check:
+        raise UsageError("--write and --check: expected one of them at most")
+    results = checked_results("--results", None if a.results is None else Path(a.results))
     readme = ROOT / "README.md"
     text = readme.read_text()
+    try:
+        readme_block(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if a.write and (reason := unwritable_reason(readme.parent)):
+        raise UsageError(f"--write: {readme}: {reason}")
+    return a, results, readme, text
+
+
+def main(argv: list[str] | None = None) -> int:
+    a, results, readme, text = checked("performance", lambda: check(argv))
+    block = render(results)
     if a.check:
         stale = readme_block(text) != block
         print("README.md: the GPU rows are stale; run python bench/performance.py --write" if stale else "up to date")

@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.environment import Refused, environment, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
+from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
 from bench.kernel_profile import profile_call  # noqa: E402
+from jscgc import checks  # noqa: E402
 from jscgc.cbr import symbols_per_token  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
 from jscgc.flow import euler_sample  # noqa: E402
-from jscgc.io import atomic_write_json, unwritable_reason  # noqa: E402
+from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.methods import LatentSpec, zimage_receiver  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.types import Received  # noqa: E402
@@ -39,9 +41,10 @@ GPU_SIZES = "256x256:1,4,8 768x512:1,4"       # issue 19's settings
 CPU_SIZES = "64x64:1,4 256x256:1"
 
 
-def parse_sizes(text: str, multiple: int) -> list[tuple[int, int, int]]:
+def parse_sizes(text: str, multiple: int, flag: str = "--sizes") -> list[tuple[int, int, int]]:
     """'256x256:1,4 768x512:1' -> [(256, 256, 1), (256, 256, 4), (768, 512, 1)]; sides must be multiples
-    of ``multiple`` (the token size), batches positive. One ValueError line naming the bad entry."""
+    of ``multiple`` (the token size), batches positive, at least one setting. One ValueError line naming
+    ``flag`` and the bad entry."""
     out = []
     for spec in text.split():
         try:
@@ -49,11 +52,13 @@ def parse_sizes(text: str, multiple: int) -> list[tuple[int, int, int]]:
             h, w = (int(v) for v in hw.lower().split("x"))
             sizes = [(h, w, int(b)) for b in batches.split(",")]
         except ValueError:
-            raise ValueError(f"--sizes: expected HxW:B[,B...] like 256x256:1,4, got {spec!r}") from None
+            raise ValueError(f"{flag}: expected HxW:B[,B...] like 256x256:1,4, got {spec!r}") from None
         if h <= 0 or w <= 0 or h % multiple or w % multiple or min(b for *_, b in sizes) < 1:
-            raise ValueError(f"--sizes: {spec!r} needs sides that are positive multiples of {multiple} "
+            raise ValueError(f"{flag}: {spec!r} needs sides that are positive multiples of {multiple} "
                              f"and batches >= 1")
         out += sizes
+    if not out:
+        raise ValueError(f"{flag}: expected HxW:B[,B...] like 256x256:1,4, got {text!r}")
     return out
 
 
@@ -154,8 +159,8 @@ def profile_decode(velocity, preset, size, steps, device, dtype) -> dict:
     return {"height": h, "width": w, "batch": b, **prof}
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv) -> argparse.Namespace:
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--dtype", default=None, choices=sorted(DTYPES), help="default bf16 on GPU, fp32 on CPU")
     p.add_argument("--sizes", nargs="+", default=None,
@@ -168,30 +173,27 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def check(a, preset, device) -> tuple[list, tuple | None, Path]:
+def check(argv, device) -> tuple[argparse.Namespace, object, list, tuple | None, Path]:
     """Every input checked before the model is built: one line naming the bad one (exit 2)."""
+    a = parse_args(argv)
+    preset = get_preset(a.preset, zimage=None)
     try:
         default = GPU_SIZES if device.type == "cuda" else CPU_SIZES
         sizes = parse_sizes(" ".join(a.sizes) if a.sizes else default, preset.token_px)
-        prof = parse_sizes(a.profile, preset.token_px) if a.profile else None
-        if prof is not None and len(prof) != 1:
-            raise ValueError(f"--profile: one setting HxW:B expected, got {a.profile!r}")
+        prof = parse_sizes(a.profile, preset.token_px, "--profile") if a.profile is not None else None
     except ValueError as err:
-        raise Refused("receiver", str(err))
-    if a.steps < 1 or a.repeats < 1:
-        raise Refused("receiver", f"--steps and --repeats must be >= 1, got {a.steps} and {a.repeats}")
-    out = Path(a.out or f"results/bench_receiver_{preset.name}.json")
-    reason = unwritable_reason(out.parent)
-    if reason:
-        raise Refused("receiver", f"--out {out}: {reason}")
-    return sizes, prof[0] if prof else None, out
+        raise UsageError(str(err)) from None
+    if prof is not None and len(prof) != 1:
+        raise UsageError(f"--profile {a.profile!r}: expected one setting HxW:B")
+    checks.positive_int("--steps", a.steps)
+    checks.positive_int("--repeats", a.repeats)
+    out = json_out("--out", a.out or f"results/bench_receiver_{preset.name}.json")
+    return a, preset, sizes, prof[0] if prof else None, out
 
 
 def main(argv: list[str] | None = None) -> dict:
-    a = parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    preset = get_preset(a.preset, zimage=None)
-    sizes, prof_size, out = check(a, preset, device)
+    a, preset, sizes, prof_size, out = checked("receiver", lambda: check(argv, device))
     dtype = DTYPES[a.dtype or ("bf16" if device.type == "cuda" else "fp32")]
     velocity = build(preset, device, dtype)
     flops = count_flops(velocity, preset, sorted(set(sizes + ([prof_size] if prof_size else []))), a.steps,

@@ -12,10 +12,20 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-from jscgc.scan import mamba_ssm_available, selective_scan, selective_scan_reference, selective_scan_torch
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.environment import checked  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.scan import mamba_ssm_available, selective_scan, selective_scan_reference, selective_scan_torch  # noqa: E402
+
+SIZES = ("batch", "length", "channels", "state", "groups", "repeats")
 
 
 def _time(fn, repeats: int, device: str) -> float:
@@ -30,8 +40,8 @@ def _time(fn, repeats: int, device: str) -> float:
     return (time.perf_counter() - start) / repeats * 1e3
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv) -> argparse.Namespace:
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--length", type=int, default=256)
     p.add_argument("--channels", type=int, default=1024, help="D = routes x d_inner")
@@ -39,7 +49,35 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--groups", type=int, default=4, help="routes sharing B and C")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    a = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def device(text: str) -> torch.device:
+    """``cpu``, or ``cuda[:N]`` naming a GPU of this machine."""
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {text!r}: expected cpu or cuda[:N]")
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {text}: no such GPU here ({torch.cuda.device_count()} CUDA devices)")
+    return dev
+
+
+def check(argv) -> argparse.Namespace:
+    """Every input checked before any tensor is made: one line naming the bad one (exit 2)."""
+    a = parse_args(argv)
+    for name in SIZES:
+        checks.positive_int(f"--{name}", getattr(a, name))
+    if a.channels % a.groups:
+        raise UsageError(f"--groups {a.groups}: expected a divisor of --channels {a.channels}")
+    device(a.device)
+    return a
+
+
+def main(argv: list[str] | None = None) -> dict:
+    a = checked("scan", lambda: check(argv))
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g).to(a.device)  # noqa: E731
     b, d, n, L, G = a.batch, a.channels, a.state, a.length, a.groups

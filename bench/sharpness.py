@@ -21,10 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.imagedata import data_root, folder_images  # noqa: E402
+from bench.environment import checked  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.imagedata import folder_images, image_files  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images  # noqa: E402
 
 MEASURES = ["hf_ratio", "detail_match", "lpips_alex", "dists"]
+CROP = (384, 256)                       # width, height: the Kodak ÷2 grid
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -43,17 +47,41 @@ def degradations(x: torch.Tensor, g: torch.Generator) -> dict[str, torch.Tensor]
             "blur σ=2": _blur(x, 2.0), "2x down-up": down_up}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _check_images(folder: Path, count: int) -> None:
+    """The folder holds at least ``count`` images, the first ``count`` each at least 384x256 either way
+    round (their headers are read, not the pixels)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        files = image_files(folder)
+    except FileNotFoundError as err:
+        raise UsageError(f"--data: {err}") from None
+    if len(files) < count:
+        raise UsageError(f"--images {count}: {folder} holds only {len(files)}")
+    for f in files[:count]:
+        try:
+            with Image.open(f) as image:
+                size = sorted(image.size)
+        except (OSError, UnidentifiedImageError) as err:
+            raise UsageError(f"--data: {f} cannot be read as an image ({err})") from None
+        if size[0] < CROP[1] or size[1] < CROP[0]:
+            raise UsageError(f"--data: {f} is {size[1]}x{size[0]}, smaller than the {CROP[0]}x{CROP[1]} crop")
+
+
+def check(argv) -> tuple[argparse.Namespace, Path]:
+    """Every input checked before any image is scored: one line naming the bad one (exit 2)."""
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=24)
     p.add_argument("--data", default=None, help="data root with bsds500/ (else JSCGC_DATA or ../shared/data)")
     a = p.parse_args(argv)
-    if a.images < 2:
-        p.error(f"--images {a.images}: expected at least 2 (a standard error needs two)")
-    try:
-        val = data_root(a.data, need="bsds500") / "bsds500" / "val"
-    except FileNotFoundError as err:
-        p.error(str(err))
+    checks.int_at_least("--images", a.images, 2)          # a standard error needs two
+    val = checks.data_folder("--data", a.data, need="bsds500/val") / "bsds500" / "val"
+    _check_images(val, a.images)
+    return a, val
+
+
+def main(argv: list[str] | None = None) -> dict:
+    a, val = checked("sharpness", lambda: check(argv))
     ready, missing = available_metrics(MEASURES)
     if missing:
         print("sharpness: not measured: " + "; ".join(f"{k} ({v})" for k, v in missing.items()), file=sys.stderr)
@@ -61,8 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     for _, image in folder_images(val, a.images):
         x = image.transpose(1, 2).flip(2) if image.shape[1] > image.shape[2] else image     # landscape
-        top, left = (x.shape[1] - 256) // 2, (x.shape[2] - 384) // 2
-        x = x[None, :, top:top + 256, left:left + 384]
+        top, left = (x.shape[1] - CROP[1]) // 2, (x.shape[2] - CROP[0]) // 2
+        x = x[None, :, top:top + CROP[1], left:left + CROP[0]]
         for name, y in degradations(x, g).items():
             for m, v in evaluate_images(x, y, ready).items():
                 scores.setdefault(name, {}).setdefault(m, []).append(v[0])

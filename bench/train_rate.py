@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.environment import Refused, environment, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
-from jscgc.imagedata import FolderCrops, data_root  # noqa: E402
-from jscgc.io import atomic_write_json, unwritable_reason  # noqa: E402
+from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
+from jscgc import checks  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.imagedata import FolderCrops, image_files  # noqa: E402
+from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import TAEF2, weights_root  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
@@ -34,8 +36,8 @@ from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.train import describe_plan, train  # noqa: E402
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv) -> argparse.Namespace:
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--methods", default="jscgc,mambajscc", help=f"comma list of {sorted(METHODS)}")
     p.add_argument("--steps", type=int, nargs=2, default=[2, 6], metavar=("N1", "N2"), help="the two budgets")
@@ -45,24 +47,22 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def check(a, preset) -> tuple[list[str], Path, Path]:
+def check(argv) -> tuple[argparse.Namespace, object, list[str], Path, Path]:
     """Every input checked before any work: one line naming the bad one (exit 2)."""
-    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if not methods or unknown:
-        raise Refused("train_rate", f"--methods: unknown {unknown or 'empty list'}; expected some of {sorted(METHODS)}")
+    a = parse_args(argv)
+    preset = get_preset(a.preset)
+    methods = checks.names("--methods", a.methods, sorted(METHODS))
     n1, n2 = a.steps
     if not 1 <= n1 < n2 or n2 > preset.train.steps:
-        raise Refused("train_rate", f"--steps: expected 1 <= N1 < N2 <= the budget {preset.train.steps}, got {n1} {n2}")
+        raise UsageError(f"--steps: expected 1 <= N1 < N2 <= the budget {preset.train.steps}, got {n1} {n2}")
+    checks.positive_finite("--goal-seconds", a.goal_seconds)
+    folder = checks.data_folder("--data", a.data, need="bsds500/train") / "bsds500" / "train"
     try:
-        folder = data_root(a.data, need="bsds500") / "bsds500" / "train"
+        image_files(folder)
     except FileNotFoundError as err:
-        raise Refused("train_rate", str(err))
-    out = Path(a.out or f"results/bench_train_rate_{preset.name}.json")
-    reason = unwritable_reason(out.parent)
-    if reason:
-        raise Refused("train_rate", f"--out {out}: {reason}")
-    return methods, folder, out
+        raise UsageError(f"--data: {err}") from None
+    out = json_out("--out", a.out or f"results/bench_train_rate_{preset.name}.json")
+    return a, preset, methods, folder, out
 
 
 def timed_run(method, preset, extractor, data, config, device) -> tuple[float, dict]:
@@ -99,10 +99,8 @@ def rate(method, preset, extractor, data, steps, device) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    a = parse_args(argv)
+    a, preset, methods, folder, out = checked("train_rate", lambda: check(argv))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    preset = get_preset(a.preset)
-    methods, folder, out = check(a, preset)
     shipped = weights_root() is not None and (weights_root() / "taef2").is_dir()
     extractor = TAEF2.from_pretrained() if shipped else TAEF2()    # the cost does not depend on the weights
     data = training_sources(FolderCrops(folder, preset.crop), extractor, preset.latent_pool)

@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.environment import Refused, environment, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
+from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
+from jscgc import checks  # noqa: E402
 from jscgc.channels import AWGN  # noqa: E402
-from jscgc.io import atomic_write_json, unwritable_reason  # noqa: E402
+from jscgc.checks import UsageError  # noqa: E402
+from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.methods import LatentSpec, count_parameters, mamba_encoder, zimage_receiver  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.system import JSCGC  # noqa: E402
@@ -34,8 +36,8 @@ from jscgc.train import TrainConfig, train  # noqa: E402
 FROZEN_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv) -> argparse.Namespace:
+    p = checks.Parser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=None, help="default: the preset's crop")
@@ -47,21 +49,19 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def check(a, preset) -> tuple[int, Path]:
+def check(argv) -> tuple[argparse.Namespace, object, int, Path]:
     """Every input checked before anything is built: one line naming the bad one (exit 2)."""
-    crop = a.crop or preset.crop
+    a = parse_args(argv)
+    preset = get_preset(a.preset, zimage=None, backbone_mode=a.backbone_mode)
+    crop = preset.crop if a.crop is None else a.crop
     if crop % preset.token_px or crop <= 0:
-        raise Refused("train_step", f"--crop must be a positive multiple of {preset.token_px}, got {crop}")
+        raise UsageError(f"--crop must be a positive multiple of {preset.token_px}, got {crop}")
     if a.batch < 1 or a.steps < 1:
-        raise Refused("train_step", f"--batch and --steps must be >= 1, got {a.batch} and {a.steps}")
+        raise UsageError(f"--batch and --steps must be >= 1, got {a.batch} and {a.steps}")
     if a.frozen_dtype != "fp32" and a.backbone_mode != "frozen":
-        raise Refused("train_step", f"--frozen-dtype {a.frozen_dtype} needs --backbone-mode frozen "
+        raise UsageError(f"--frozen-dtype {a.frozen_dtype} needs --backbone-mode frozen "
                          f"(a trained backbone keeps fp32 weights)")
-    out = Path(a.out or f"results/bench_train_step_{preset.name}.json")
-    reason = unwritable_reason(out.parent)
-    if reason:
-        raise Refused("train_step", f"--out {out}: {reason}")
-    return crop, out
+    return a, preset, crop, json_out("--out", a.out or f"results/bench_train_step_{preset.name}.json")
 
 
 def build(preset, crop: int, frozen_dtype: torch.dtype, device: torch.device) -> JSCGC:
@@ -77,10 +77,8 @@ def build(preset, crop: int, frozen_dtype: torch.dtype, device: torch.device) ->
 
 
 def main(argv: list[str] | None = None) -> dict:
-    a = parse_args(argv)
+    a, preset, crop, out = checked("train_step", lambda: check(argv))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    preset = get_preset(a.preset, zimage=None, backbone_mode=a.backbone_mode)
-    crop, out = check(a, preset)
     system = build(preset, crop, FROZEN_DTYPES[a.frozen_dtype], device)
     x0 = torch.randn(a.batch, preset.latent_channels, crop // 8, crop // 8)
 
