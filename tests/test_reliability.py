@@ -152,6 +152,13 @@ def test_kodak_refuses_to_overwrite_the_checkpoint_it_reads_and_a_busy_folder(ko
     with FolderLock(other):
         assert main(kodak_args + ["--out", str(other)]) == 2
         assert "is in use by another run" in capsys.readouterr().err
+    record = out / "mambajscc" / "run.json"
+    intact = record.read_bytes()
+    record.write_bytes(intact[: len(intact) // 2])                    # a truncated run record
+    assert main(kodak_args + ["--out", str(tmp_path / "third"), "--checkpoint", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "run.json is damaged" in err[0] and not (tmp_path / "third").exists()
+    record.write_bytes(intact)
     (weights.parent / "state.json").write_text("{")
     assert main(kodak_args + ["--out", str(tmp_path / "third"), "--checkpoint", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
