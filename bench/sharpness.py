@@ -24,11 +24,11 @@ if str(ROOT) not in sys.path:
 from bench.environment import checked  # noqa: E402
 from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
-from jscgc.imagedata import folder_images, image_files  # noqa: E402
+from jscgc.imagedata import TEST_GRID, image_files, val_grid  # noqa: E402
 from jscgc.metrics import available_metrics, evaluate_images  # noqa: E402
 
 MEASURES = ["hf_ratio", "detail_match", "lpips_alex", "dists"]
-CROP = (384, 256)                       # width, height: the Kodak ÷2 grid
+CROP = TEST_GRID[::-1]                  # width, height: the Kodak ÷2 grid
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -87,10 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
         print("sharpness: not measured: " + "; ".join(f"{k} ({v})" for k, v in missing.items()), file=sys.stderr)
     scores: dict[str, dict[str, list[float]]] = {}
     g = torch.Generator().manual_seed(0)
-    for _, image in folder_images(val, a.images):
-        x = image.transpose(1, 2).flip(2) if image.shape[1] > image.shape[2] else image     # landscape
-        top, left = (x.shape[1] - CROP[1]) // 2, (x.shape[2] - CROP[0]) // 2
-        x = x[None, :, top:top + CROP[1], left:left + CROP[0]]
+    for _, image in val_grid(a.data, a.images):                 # landscape, centre 256x384: the Kodak ÷2 grid
+        x = image[None]
         for name, y in degradations(x, g).items():
             for m, v in evaluate_images(x, y, ready).items():
                 scores.setdefault(name, {}).setdefault(m, []).append(v[0])

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 __all__ = ["data_root", "load_image", "image_files", "kodak", "KODAK_NAMES", "FolderCrops",
-           "ImageError"]
+           "ImageError", "TEST_GRID", "to_landscape", "val_grid"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 KODAK_NAMES = tuple(f"kodim{i:02d}" for i in range(1, 25))
@@ -133,6 +133,31 @@ def kodak(root: str | os.PathLike | None = None, names: list[str] | None = None,
         if downscale > 1:
             img = torch.nn.functional.avg_pool2d(img[None], downscale)[0]
         out.append((name, center_crop(img, crop) if crop else img))
+    return out
+
+
+#: (H, W) of the test grid: Kodak ÷2 in landscape, 24x16 tokens of 16 px
+TEST_GRID = (256, 384)
+
+
+def to_landscape(image: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) turned a quarter clockwise when it is portrait (H > W), as :func:`kodak` does; else as is."""
+    return image.transpose(1, 2).flip(2) if image.shape[1] > image.shape[2] else image
+
+
+def val_grid(root: str | os.PathLike | None = None, count: int | None = None,
+             split: str = "val") -> list[tuple[str, torch.Tensor]]:
+    """The validation set at the test grid: the first ``count`` BSDS500 ``split`` images in name order,
+    turned landscape and centre-cropped to :data:`TEST_GRID` (256x384, the grid of Kodak ÷2), as
+    [(stem, image (3, 256, 384))]. Choices are made here; Kodak is read only by the final evaluation.
+    An image smaller than the grid is an :class:`ImageError` naming it."""
+    folder = data_root(root, need=f"bsds500/{split}") / "bsds500" / split
+    out = []
+    for f in image_files(folder)[:count]:
+        try:
+            out.append((f.stem, center_crop(to_landscape(load_image(f)), TEST_GRID)))
+        except ImageError as err:
+            raise ImageError(f"{f}: {err}") from None
     return out
 
 

@@ -74,3 +74,29 @@ def test_kodak_orientations_and_crop(tmp_path):
     assert turned.shape == (3, 512, 768)
     assert dict(kodak(root, names=["kodim04"], crop=256))["kodim04"].shape == (3, 256, 256)
     assert len(kodak(root)) == 24
+
+
+def test_val_grid_turns_portraits_and_crops_to_the_kodak_half_grid(tmp_path):
+    """BSDS500-shaped images (481x321 and 321x481) become (3, 256, 384) centre crops, portraits turned a quarter
+    clockwise as Kodak's are; a too-small image is an error naming it."""
+    from PIL import Image
+
+    from jscgc.imagedata import ImageError, TEST_GRID, to_landscape, val_grid
+
+    folder = tmp_path / "bsds500" / "val"
+    folder.mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    arrays = {"a": torch.randint(0, 256, (321, 481, 3), generator=g, dtype=torch.uint8),
+              "b": torch.randint(0, 256, (481, 321, 3), generator=g, dtype=torch.uint8)}
+    for name, arr in arrays.items():
+        Image.fromarray(arr.numpy()).save(folder / f"{name}.png")
+    got = dict(val_grid(tmp_path))
+    assert TEST_GRID == (256, 384) and all(x.shape == (3, 256, 384) for x in got.values())
+    for name, arr in arrays.items():
+        whole = to_landscape(arr.permute(2, 0, 1).float() / 255)          # (3, 321, 481)
+        top, left = (321 - 256) // 2, (481 - 384) // 2
+        assert torch.equal(got[name], whole[:, top:top + 256, left:left + 384]), name
+    assert [n for n, _ in val_grid(tmp_path, count=1)] == ["a"]
+    Image.fromarray(arrays["a"][:200].numpy()).save(folder / "c.png")       # 200x481: too small
+    with pytest.raises(ImageError, match="c.png"):
+        val_grid(tmp_path)
