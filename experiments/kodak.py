@@ -368,7 +368,7 @@ def _training_sources(setup: Setup, args) -> dict:
     return training_sources(setup.data, setup.extractor, setup.preset.latent_pool, args.seed + 12345)
 
 
-def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> dict:
+def train_or_load(name: str, system, setup: Setup, args, sources: dict) -> tuple[dict, float]:
     """Train with the shared loop (resuming a matching run), or load ``--checkpoint``; returns the
     method's entry of config.json and its wall time."""
     record = setup.records[name]

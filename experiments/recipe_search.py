@@ -1,4 +1,4 @@
-"""Training-recipe search for the from-scratch generator (issue 9), at CPU scale.
+"""Training-recipe search for the from-scratch generator (docs/recipe_search.md), at CPU scale.
 
 Every variant is the registered ``jscgc`` method (MambaJSCC encoder → AWGN → Z-Image-architecture
 backbone + CA-Adapter) at a small size — 64×64 BSDS500 crops, TAEF2 latents (32×8×8), a 4-layer
@@ -82,7 +82,7 @@ VARIANTS: dict[str, tuple[str, dict, float, str]] = {
                                                "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.1"),
     "pm_pixel_s05_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.5, "mse_share": 1 / 7,
                                                "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.5"),
-    # issue 17's re-check of the `small`/`default` recipe on BSDS500 val: the `small` preset's plan exactly
+    # the re-check of the `small`/`default` recipe on BSDS500 val (docs/recipe_search.md): the `small` preset's plan exactly
     # (run with --steps 1600: a pixel-MSE stage of 1/4, then the flow), σ varied, no anchor in the output
     # (the anchors are scored as extra receivers of the same sample)
     **{f"small_s{s:02d}": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": s / 10, "mse_share": 0.25,

@@ -1,4 +1,5 @@
-"""The distortion–perception trade on the toy sources, against the exact frontier (issue #20).
+"""The distortion–perception trade on the toy sources, against the exact frontier
+(docs/theory.md, 'The distortion–perception frontier').
 
 For each source (S¹ ⊂ R², S² ⊂ R³, S⁴ ⊂ R⁶, 16 Fibonacci points on S²) this trains the toy JSCGC
 (encoder → AWGN → flow generator, Eq. 10) and, as single points, the MSE decoder ``cjscc`` and the

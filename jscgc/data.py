@@ -6,11 +6,9 @@ Low-dimensional toy distributions live here; manifolds of known intrinsic dimens
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import torch
 
-DataSource = Callable[[int, torch.Generator], torch.Tensor]
+from jscgc.types import DataSource
 
 
 def ring(radius: float = 1.0) -> DataSource:
@@ -18,16 +16,6 @@ def ring(radius: float = 1.0) -> DataSource:
     def sample(n: int, generator: torch.Generator) -> torch.Tensor:
         theta = 2 * math.pi * torch.rand(n, generator=generator)
         return radius * torch.stack([torch.cos(theta), torch.sin(theta)], dim=1)
-    return sample
-
-
-def gaussian_mixture(centres: torch.Tensor, std: float) -> DataSource:
-    """Equal-weight isotropic Gaussian mixture with ``centres`` (K, m): (B, m)."""
-    centres = torch.as_tensor(centres, dtype=torch.float32)
-
-    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
-        k = torch.randint(len(centres), (n,), generator=generator)
-        return centres[k] + std * torch.randn(n, centres.shape[1], generator=generator)
     return sample
 
 

@@ -1,4 +1,5 @@
-"""The receiver's operating point, chosen at sampling time: the distortion–perception dial (issue #20).
+"""The receiver's operating point, chosen at sampling time: the distortion–perception dial
+(docs/theory.md, 'The distortion–perception frontier').
 
 A trained generative receiver can be moved along the distortion–perception trade without retraining
 (docs/theory.md, 'The distortion–perception frontier'):

@@ -159,7 +159,8 @@ def ms_ssim(ref: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def lowpass_psnr(ref: torch.Tensor, out: torch.Tensor, factor: int) -> torch.Tensor:
     """PSNR (B,) after ``factor``x``factor`` average pooling of both images: it keeps layout and
     colour and discards texture, so a generator that follows ŷ scores close to an MSE decoder
-    while one that invents content does not (issue #9's semantic-consistency measure)."""
+    while one that invents content does not (the semantic-consistency measure of
+    docs/recipe_search.md)."""
     _check(ref, out)
     return psnr(F.avg_pool2d(ref, factor), F.avg_pool2d(out, factor))
 

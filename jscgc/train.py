@@ -33,12 +33,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from jscgc.io import DamagedFile, atomic_dir, atomic_write_json, read_json
-from jscgc.types import Batch, LatentBatch, Stage
+from jscgc.types import Batch, DataSource, LatentBatch, Stage
 
 __all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan", "trainable_counts", "parameter_record",
            "latest_checkpoint", "load_weights", "load_trained", "check_checkpoint"]
 
-DataSource = Callable[[int, torch.Generator], Batch]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple, Protocol, Union
 
 import torch
 
-__all__ = ["ChannelOutput", "Received", "Reception", "LatentBatch", "Stage", "VelocityModel", "Batch"]
+__all__ = ["ChannelOutput", "Received", "Reception", "LatentBatch", "Stage", "VelocityModel", "Batch", "DataSource"]
 
 
 class ChannelOutput(NamedTuple):
@@ -57,6 +57,9 @@ class LatentBatch(NamedTuple):
 
 Batch = Union[torch.Tensor, LatentBatch]
 """What a data source returns: a tensor (B, *S), or a :class:`LatentBatch`."""
+
+DataSource = Callable[[int, torch.Generator], Batch]
+"""A training source: ``source(batch_size, generator) -> batch`` (:func:`jscgc.train.train` draws from it)."""
 
 
 class VelocityModel(Protocol):

@@ -3,7 +3,7 @@
 ``OneShotDecoder(net)(received, shape)`` evaluates ``net(0, t = 1, ŷ)`` on an all-zero input and
 reads the output as x̂. Trained with MSE (``MSEReconstruction``) it is the reconstruction-paradigm
 receiver with exactly the generator's architecture and parameter count, which is the comparison
-the calibration probes and issue #9 ask for.
+docs/recipe_search.md asks for.
 """
 from __future__ import annotations
 
