@@ -75,7 +75,8 @@ class CommSystem(nn.Module):
         return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape).output
 
     def config(self) -> dict[str, Any]:
-        """Registry configs of the parts, enough to rebuild the system (see ``build_system``)."""
+        """Registry configs of the parts (each rebuilt by :func:`jscgc.registry.build`), recorded in every
+        checkpoint's state.json."""
         from jscgc.registry import config_of
 
         parts = {name: m.config() if callable(m.config) else config_of(m)
