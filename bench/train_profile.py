@@ -75,7 +75,7 @@ from jscgc.checks import UsageError  # noqa: E402
 from jscgc.decoders.cnn import CNNDecoder  # noqa: E402
 from jscgc.encoders.cnn import CNNEncoder  # noqa: E402
 from jscgc.generators.zimage import ZImageVelocity  # noqa: E402
-from jscgc.imagedata import FolderCrops, image_files  # noqa: E402
+from jscgc.imagedata import FolderCrops  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import TAEF2, load_extractor  # noqa: E402
@@ -114,11 +114,7 @@ def check(argv):
     methods = checks.names("--methods", a.methods, sorted(METHODS))
     checks.positive_int("--steps", a.steps)
     checks.nonnegative_int("--warmup", a.warmup)
-    folder = checks.data_folder("--data", a.data, need="bsds500/train") / "bsds500" / "train"
-    try:
-        image_files(folder)
-    except FileNotFoundError as err:
-        raise UsageError(f"--data: {err}") from None
+    folder = checks.image_folder("--data", a.data, "bsds500/train")
     out = json_out("--out", a.out)
     try:
         extractor = load_extractor("taef2")

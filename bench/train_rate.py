@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
 from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
-from jscgc.imagedata import FolderCrops, image_files  # noqa: E402
+from jscgc.imagedata import FolderCrops  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import TAEF2, weights_root  # noqa: E402
@@ -56,11 +56,7 @@ def check(argv) -> tuple[argparse.Namespace, object, list[str], Path, Path]:
     if not 1 <= n1 < n2 or n2 > preset.train.steps:
         raise UsageError(f"--steps: expected 1 <= N1 < N2 <= the budget {preset.train.steps}, got {n1} {n2}")
     checks.positive_finite("--goal-seconds", a.goal_seconds)
-    folder = checks.data_folder("--data", a.data, need="bsds500/train") / "bsds500" / "train"
-    try:
-        image_files(folder)
-    except FileNotFoundError as err:
-        raise UsageError(f"--data: {err}") from None
+    folder = checks.image_folder("--data", a.data, "bsds500/train")
     out = json_out("--out", a.out or f"results/bench_train_rate_{preset.name}.json")
     return a, preset, methods, folder, out
 

@@ -49,9 +49,8 @@ if str(ROOT) not in sys.path:
 from jscgc.checks import UsageError  # noqa: E402  (one line ``kodak: …``, exit 2)
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
-from jscgc.io import (DamagedFile, FolderBusy, FolderLock, atomic_save, atomic_write_json,  # noqa: E402
-                      atomic_write_text, folder_name, is_complete, mark_complete, read_json, remove_stale_temporaries,
-                      source_version,
+from jscgc.io import (DamagedFile, atomic_save, atomic_write_json, atomic_write_text, folder_name,  # noqa: E402
+                      is_complete, read_json, run_in, source_version,
                       unwritable_reason)
 from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
@@ -587,7 +586,6 @@ def run(setup: Setup, args) -> None:
         from paper_figures.kodak import draw
 
         draw(setup.out)
-    mark_complete(setup.out, {"command": "experiments/kodak.py", "source": source_version()})     # last: whole
     print(f"kodak: wrote {setup.out} in {seconds['wall']:.1f} s")
 
 
@@ -603,21 +601,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"no CUDA GPU here; --preset {setup.preset.name} would take about {hours:.0f} h on this "
                              f"CPU. Run `python experiments/kodak.py --preset tiny` for a CPU smoke run, or pass --yes")
         dry_pass(setup, args)
-        lock = FolderLock(setup.out).acquire()               # the first write into --out: every check has passed
-    except (UsageError, FolderBusy) as err:
+    except UsageError as err:
         print(f"kodak: {err}", file=sys.stderr)
         return 2
-    try:
-        if (setup.out / "metrics.csv").exists() and not is_complete(setup.out) and not args.overwrite:
-            print(f"kodak: {setup.out} holds the results of a run that did not finish; finishing it (its trained "
-                  f"checkpoints are reused, its results rewritten)", file=sys.stderr)
-        remove_stale_temporaries(setup.out)
-        print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
-              if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
-        run(setup, args)
-    finally:
-        lock.release()
-    return 0
+    print(f"kodak: inputs checked; estimated {_estimate_cpu_seconds(setup, args) / 60:.0f} min on this CPU"
+          if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
+    return run_in("kodak", setup.out, lambda: run(setup, args) or 0, {"source": source_version()})
 
 
 if __name__ == "__main__":

@@ -57,8 +57,7 @@ if str(ROOT) not in sys.path:
 from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402  (one line ``toy_manifold: …``, exit 2)
-from jscgc.io import (FolderBusy, FolderLock, atomic_save, atomic_write_json, is_complete, mark_complete,  # noqa: E402
-                      remove_stale_temporaries, unwritable_reason)
+from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in, unwritable_reason  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 from jscgc.types import Received  # noqa: E402
@@ -384,24 +383,11 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         print(f"toy_manifold: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    try:
-        lock = FolderLock(out).acquire()
-    except FolderBusy as err:
-        print(f"toy_manifold: {err}", file=sys.stderr)
-        return 2
-    try:
-        return _run(args, cfg, out, started)
-    finally:
-        lock.release()
+    return run_in("toy_manifold", out, lambda: _run(args, cfg, out, started))
 
 
 def _run(args, cfg: Config, out: Path, started: float) -> int:
-    """Train and evaluate, write the results and figures, then the completion marker (last)."""
-    if (out / "results.csv").exists() and not is_complete(out) and not args.overwrite:
-        print(f"toy_manifold: {out} holds the results of a run that did not finish; running it again",
-              file=sys.stderr)
-    (out / "complete.json").unlink(missing_ok=True)
-    remove_stale_temporaries(out)
+    """Train and evaluate, write the results and figures (:func:`jscgc.io.run_in` holds the folder)."""
     t0 = time.perf_counter()
     rows, curves, samples, jobs = run_jobs(cfg)
     t1 = time.perf_counter()
@@ -416,7 +402,6 @@ def _run(args, cfg: Config, out: Path, started: float) -> int:
         "wall_seconds": wall, "startup_seconds": t0 - started, "jobs_seconds": t1 - t0,
         "control_and_write_seconds": t2 - t1, "figures_seconds": time.perf_counter() - t2,
         "jobs": sorted(jobs, key=lambda j: (j["source"], j["method"], str(j["train_snr_db"])))})
-    mark_complete(out, {"command": "experiments/toy_manifold.py"})
     _summary(df, wall, out)
     return 0
 

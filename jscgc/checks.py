@@ -108,6 +108,18 @@ def data_folder(flag: str, path, need: str | None = None) -> Path:
         raise UsageError(f"{flag}: {err}") from None
 
 
+def image_folder(flag: str, path, need: str) -> Path:
+    """``<data root>/<need>`` (:func:`data_folder`), which must hold image files; one line naming ``flag``."""
+    from jscgc.imagedata import image_files
+
+    folder = data_folder(flag, path, need=need) / need
+    try:
+        image_files(folder)
+    except FileNotFoundError as err:
+        raise UsageError(f"{flag}: {err}") from None
+    return folder
+
+
 def run_main(command: str, check: Callable[[], object], work: Callable[[object], int]) -> int:
     """``work(check())``; a UsageError, DamagedFile or FileNotFoundError raised by ``check`` is printed as
     one line ``<command>: <message>`` on stderr and gives 2 (``work`` has not started)."""

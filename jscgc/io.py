@@ -234,10 +234,10 @@ class FolderBusy(RuntimeError):
                          f"{holder.get('command')}); wait for it to end or choose another --out")
 
 
-def run_in(command: str, out: str | os.PathLike, work: Callable[[], int]) -> int:
+def run_in(command: str, out: str | os.PathLike, work: Callable[[], int], record: dict | None = None) -> int:
     """Run a command's ``work`` while holding ``out``'s :class:`FolderLock`: a killed run's half-written
-    files are removed first, and ``complete.json`` is written last when ``work`` returns 0. A folder held
-    by another live run is one line ``<command>: …`` and exit status 2."""
+    files are removed first, and ``complete.json`` (with ``record``) is written last when ``work`` returns 0.
+    A folder held by another live run is one line ``<command>: …`` and exit status 2."""
     out = Path(out)
     try:
         lock = FolderLock(out).acquire()
@@ -251,7 +251,7 @@ def run_in(command: str, out: str | os.PathLike, work: Callable[[], int]) -> int
         remove_stale_temporaries(out)
         code = work()
         if code == 0:
-            mark_complete(out, {"command": command})
+            mark_complete(out, {"command": command, **(record or {})})
         return code
     finally:
         lock.release()
