@@ -235,15 +235,15 @@ def latent_features(images: torch.Tensor, extractor) -> np.ndarray:
     return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).double().cpu().numpy()
 
 
-def perceptual_distance(ref: torch.Tensor, out: torch.Tensor, model, reference: Callable,
-                        signed: bool = False) -> torch.Tensor:
+def perceptual_distance(ref: torch.Tensor, out: torch.Tensor, model, features: Callable,
+                        reference: Callable) -> torch.Tensor:
     """A learned distance (:class:`jscgc.perceptual.LPIPS` or :class:`~jscgc.perceptual.DISTS`) per image
-    pair: (B,). ``reference(ref)`` gives the reference's features (memoised: computed once per image,
-    :class:`MemoisedFeatures`); the output's are computed here. ``signed``: the model takes RGB in
-    [−1, 1] (LPIPS), so both images are mapped from [0, 1] by x ↦ 2x − 1; otherwise [0, 1] (DISTS)."""
+    pair: (B,). ``features(x)`` maps [0, 1] images to the model's features in its own input convention
+    (LPIPS: x ↦ 2x − 1 first; DISTS: as is); ``reference`` is the same function memoised, so a reference's
+    features are computed once per image (:class:`MemoisedFeatures`)."""
     _check(ref, out)
     with torch.inference_mode():
-        return model.compare(reference(ref), model.features(out * 2 - 1 if signed else out)).float()
+        return model.compare(reference(ref), features(out)).float()
 
 
 def _weights(sub: str) -> Path:
@@ -270,13 +270,13 @@ def _perceptual(name: str, extractor) -> dict:
             model, signed = perceptual.load_lpips(name.removeprefix("lpips_"), _weights("lpips")), True
     except FileNotFoundError as err:
         raise MetricUnavailable(f"{name}: {err}") from None
-    convert = (lambda x: x * 2 - 1) if signed else (lambda x: x)
 
     def features(images):
         with torch.inference_mode():
-            return model.features(convert(images))
+            return model.features(images * 2 - 1 if signed else images)
 
-    return {"model": model, "signed": signed, "reference": MemoisedFeatures(features, max_bytes=FEATURE_CACHE_BYTES)}
+    return {"model": model, "features": features,
+            "reference": MemoisedFeatures(features, max_bytes=FEATURE_CACHE_BYTES)}
 
 
 def detail_match(ref: torch.Tensor, out: torch.Tensor, block: int = 8) -> torch.Tensor:
