@@ -41,10 +41,12 @@ from jscgc.imagedata import FolderCrops, folder_images  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, is_complete, run_in  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import build_method  # noqa: E402
-from jscgc.metrics import available_metrics, evaluate_images, evaluate_sets  # noqa: E402
+from jscgc.evaluation import score  # noqa: E402
+from jscgc.metrics import available_metrics, evaluate_sets  # noqa: E402
 from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset  # noqa: E402
 from jscgc.latent_system import CachedLatents, LatentSystem, anchor  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
+from jscgc.types import Dial  # noqa: E402
 
 SCORED = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "detail_match", "lpips_alex", "lpips_vgg",
           "dists", "latent_fd", "patch_fd"]
@@ -126,16 +128,15 @@ def _receive_all(system, labels, val_images, args) -> dict:
         x = image[None]
         g = torch.Generator().manual_seed(args.seed * 1000 + k)
         with torch.no_grad():
-            r = system.receive(system.transmit(x, args.snr, g), g, 9, tuple(x.shape))
+            r = system.receive(system.transmit(x, args.snr, g), Dial(), g, tuple(x.shape))
         outputs = {labels[0]: r.output.clamp(0, 1)}
         if len(labels) > 1:
             sample = r.sample.clamp(0, 1)
             outputs.update({labels[1]: r.estimate, labels[2]: anchor(sample, r.estimate, 16),
                             labels[3]: anchor(sample, r.estimate, 8)})
         for label, out in outputs.items():
-            values = evaluate_images(x, out, ready)
             refs, outs, these = per_label[label]
-            these.append({"variant": label, "image": name, **{m: v[0] for m, v in values.items()}})
+            these.append({"variant": label, "image": name, **score(x, out, ready)})
             refs.append(x)
             outs.append(out)
     return per_label, ready
@@ -153,7 +154,7 @@ def run_variant(variant: str, args):
     seconds = time.perf_counter() - start
     system.eval()
     labels = [variant]
-    if getattr(system.inner, "prior_net", None) is not None:      # the same sample, other receivers
+    if "prior_noise" in system.dial_options:      # a posterior-mean prior: the same sample, other receivers
         labels += [f"{variant} ({what})" for what in RECEIVERS]
     per_label, ready = _receive_all(system, labels, _SHARED["val"], args)
     summaries, rows = [], []

@@ -37,17 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
-from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
+from jscgc.evaluation import score, view  # noqa: E402
 from jscgc.imagedata import center_crop, folder_images  # noqa: E402
 from jscgc.io import DamagedFile, atomic_write_json, atomic_write_text, source_version  # noqa: E402
 from jscgc.latents import TAEF2  # noqa: E402
 from jscgc.methods import METHODS, build_method  # noqa: E402
-from jscgc.metrics import available_metrics, evaluate_images, hf_ratio  # noqa: E402
+from jscgc.metrics import available_metrics, hf_ratio  # noqa: E402
 
 #: scored on the whole picture (the tiled reception reassembled); the HF ratio is the mean over the 64² tiles
 SCORED = ["psnr", "psnr_lp16", "detail_match", "lpips_alex", "lpips_vgg", "dists"]
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.train import check_checkpoint, latest_checkpoint, load_trained  # noqa: E402
+from jscgc.types import Dial  # noqa: E402
 
 SIZE = (128, 192)     # (H, W) of the probe images: 2 × 3 tiles of 64²
 TILE = 64
@@ -161,16 +162,16 @@ def _probe(args, images: list, systems: dict) -> int:
                 for how, batch in (("whole", x), ("tiles", x_tiles)):
                     g = torch.Generator().manual_seed(1000 * args.seed + k)
                     with torch.no_grad():
-                        r = dial_receive(system, system.transmit(batch, snr, g), Dial(), g, tuple(batch.shape))
-                    fields = {"output": r.output, "sample": r.samples[0], "estimate": r.estimate}
-                    for f, y in fields.items():
+                        r = system.receive(system.transmit(batch, snr, g), Dial(), g, tuple(batch.shape))
+                    for f in ("output", "sample", "estimate"):
+                        y = view(r, f)
                         if y is None or (f != "output" and not name.startswith("jscgc")):
                             continue                      # μ(ŷ) only where computed; sample only for the generators
                         y = y.clamp(0, 1)
                         got[how, f] = (y, to_tiles(y)) if how == "whole" else (from_tiles(y, *SIZE), y)
                 for (how, f), (y, y_tiles) in got.items():
                     rows.append({"method": name, "receiver": f, "how": how, "snr_db": snr, "image": img,
-                                 **{m: v[0] for m, v in evaluate_images(x, y, ready).items()},
+                                 **score(x, y, ready),
                                  "hf_ratio": float(hf_ratio(x_tiles, y_tiles).mean())})
                 bar.update(1)
     bar.close()

@@ -9,7 +9,7 @@ SNR, on ``--n`` test draws:
     'The distortion–perception frontier'): X* = E[X | ŷ] and D* = E tr Cov(X | ŷ) from the exact codebook
     posterior, or SNIS on the spheres (theory.tasks.posterior); the optimum at P = 0, T(X*), where the
     assignment gives T; the exact posterior sampler averaged over N draws for each N of ``--samples``;
-  * JSCGC's receiver across the dial (jscgc.dial): every Euler ``--steps`` × every N of ``--samples``,
+  * JSCGC's receiver across the dial (jscgc.types.Dial): every Euler ``--steps`` × every N of ``--samples``,
     with its per-ŷ diversity;
   * every point's D = E‖X − X̂‖² and P = W2(p_X, p_X̂), exact for the empirical laws (assignment; the
     codebook's law exactly), and the sampling floor: P of a fresh draw of the source itself.
@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jscgc.data import manifold_source  # noqa: E402
-from jscgc.dial import Dial, receive  # noqa: E402
+from jscgc.dial import diversity  # noqa: E402
+from jscgc.types import Dial  # noqa: E402
 from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
 from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in  # noqa: E402
@@ -113,11 +114,12 @@ def _dial_rows(src, system, x, received, reference, seed, cfg) -> list[dict]:
         for n in cfg.samples:
             g = torch.Generator().manual_seed(seed + 100 * steps + n)
             with torch.no_grad():
-                r = receive(system, received, Dial(steps=steps, samples=n), g, tuple(x.shape))
+                r = system.receive(received, Dial(steps=steps, samples=n), g, tuple(x.shape))
+                spread = diversity(r)
             out = r.output.double().numpy()
             rows.append({"receiver": "JSCGC", "kind": "dial", "steps": steps, "samples": n,
                          "D": float(np.mean(np.sum((xn - out) ** 2, 1))), "P": _law_distance(src, reference, out),
-                         "diversity": None if r.diversity is None else float(r.diversity.mean())})
+                         "diversity": None if spread is None else float(spread.mean())})
     return rows
 
 
@@ -155,7 +157,7 @@ def run_job(job) -> tuple[list[dict], dict]:
             part += [{**common, **r} for r in _dial_rows(src, system, x, received, reference, seed, cfg)]
         else:
             with torch.no_grad():
-                out = system.receive(received, g, max(cfg.steps), tuple(x.shape)).output.double().numpy()
+                out = system.receive(received, Dial(steps=max(cfg.steps)), g, tuple(x.shape)).output.double().numpy()
             part = [{"receiver": METHODS[method].label, "kind": "point", "steps": max(cfg.steps), "samples": 1,
                      "D": float(np.mean(np.sum((x.double().numpy() - out) ** 2, 1))),
                      "P": _law_distance(src, reference, out)}]

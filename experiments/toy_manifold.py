@@ -61,6 +61,7 @@ from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in, unwrit
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
 from jscgc.types import Received  # noqa: E402
+from jscgc.types import Dial  # noqa: E402
 from theory.check import (MIInterval, bound_rows, capacity_bits, mi_of_bits,  # noqa: E402
                           mi_of_codebook, mi_of_samples, reference_values)
 from theory.tasks import ToySource, awgn_sigma, default_sources, map_control, posterior  # noqa: E402
@@ -147,7 +148,7 @@ def receiver_samples(system, received: Received, n: int, k: int, steps: int, m: 
     """k receiver outputs for each of the first n ŷ of ``received``: (n, k, m)."""
     sub = Received(received.symbols[:n].repeat_interleave(k, 0), received.snr_db[:n].repeat_interleave(k, 0))
     with torch.no_grad():
-        out = system.receive(sub, torch.Generator().manual_seed(seed), steps, (n * k, m)).output
+        out = system.receive(sub, Dial(steps=steps), torch.Generator().manual_seed(seed), (n * k, m)).output
     return out.double().numpy().reshape(n, k, m)
 
 
@@ -179,7 +180,7 @@ def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed:
     xt = torch.as_tensor(src.sample(cfg.eval_n, seed), dtype=torch.float32)
     with torch.no_grad():
         received = system.transmit(xt, snr, g)
-        xh = system.receive(received, g, cfg.euler_steps, xt.shape).output.numpy()
+        xh = system.receive(received, Dial(steps=cfg.euler_steps), g, xt.shape).output.numpy()
     x = xt.numpy()
     err = np.linalg.norm(xh - x, axis=1)
     mi, mi_lo, mi_hi = estimate_mi(system, method, src, snr, cfg, seed)

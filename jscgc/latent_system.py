@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jscgc.types import Batch, LatentBatch, Received, Reception, Stage
+from jscgc.types import Batch, Dial, LatentBatch, Received, Reception, Stage
 
 __all__ = ["LatentSystem", "CachedLatents", "training_sources", "lowpass", "anchor"]
 
@@ -93,9 +93,13 @@ class LatentSystem(nn.Module):
         anchor_lowpass: 0 (off) or the pooling factor f of the band taken from μ(ŷ) at sampling.
     """
 
+    data = "latents"
+
     def __init__(self, inner: nn.Module, extractor: nn.Module, pixel_loss: bool = False, anchor_lowpass: int = 0):
         super().__init__()
-        if anchor_lowpass < 0 or (anchor_lowpass and getattr(inner, "prior_net", None) is None):
+        # the anchor's band comes from μ(ŷ) of the posterior-mean prior: the inner system honours prior_noise
+        anchorable = "prior_noise" in inner.dial_options
+        if anchor_lowpass < 0 or (anchor_lowpass and not anchorable):
             raise ValueError(f"LatentSystem: anchor_lowpass must be 0, or a factor >= 1 for a JSCGC with the "
                              f"posterior-mean prior; got {anchor_lowpass} for {type(inner).__name__}")
         if pixel_loss and not any(stage.estimate is not None for stage in inner.plan()):
@@ -105,6 +109,8 @@ class LatentSystem(nn.Module):
         self.inner = inner
         self.extractor = extractor.eval().requires_grad_(False)
         self.pixel_loss = pixel_loss
+        self.dial_options = inner.dial_options | ({"anchor"} if anchorable else set())
+        self.views = ("output", "sample", "estimate") if anchor_lowpass else ("output",)
 
     def plan(self) -> tuple[Stage, ...]:
         """The inner plan lifted to images (parameter prefixes under ``inner.``; see the module doc)."""
@@ -144,35 +150,29 @@ class LatentSystem(nn.Module):
     def transmit(self, images: Batch, snr_db, generator=None) -> Received:
         return self.inner.transmit(self.latents_of(images), snr_db, generator)
 
-    def receive(self, received: Received, generator=None, steps: int = 9,
-                shape: tuple[int, ...] | None = None, anchor_lowpass: int | None = None,
-                decode_estimate: bool = True, **inner) -> Reception:
-        """For an image ``shape`` (B, 3, H, W): the decoded sample, the decoded estimate (one decode each)
-        and the output (the sample, anchored to the estimate's coarse band when ``anchor_lowpass``, by
-        default the factor built with, 0 for none). ``inner``: the inner system's sampling options
-        (``prior_noise``, ``guidance``, ``mu`` of a JSCGC), for this call only. ``decode_estimate=False``
-        (only when no anchor applies: ``anchor_lowpass=0``, or 0 as built) skips decoding the estimate,
-        which is then None: for the second and later draws of one ŷ (:func:`jscgc.dial.receive`)."""
+    def receive(self, received: Received, dial: Dial = Dial(), generator: torch.Generator | None = None,
+                shape: tuple[int, ...] | None = None) -> Reception:
+        """For an image ``shape`` (B, 3, H, W): the inner system's ``dial.samples`` latent draws decoded
+        (one decode each), μ(ŷ) decoded once, and the output: the average of the decoded draws, its coarse
+        band replaced by μ's when anchored (``dial.anchor``, by default the factor built with; 0: off)."""
         if shape is None:
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
-        factor = self.anchor_lowpass if anchor_lowpass is None else anchor_lowpass
-        if factor and not decode_estimate:
-            raise ValueError("LatentSystem.receive: anchoring needs the decoded estimate; "
-                             "decode_estimate=False needs anchor_lowpass=0")
-        r = self.inner.receive(received, generator, steps, self.latent_shape(shape), **inner)
+        dial.check(self.dial_options, type(self).__name__)
+        factor = self.anchor_lowpass if dial.anchor is None else dial.anchor
+        r = self.inner.receive(received, replace(dial, anchor=None), generator, self.latent_shape(shape))
         with torch.no_grad():
-            sample = self.extractor.decode(r.sample)
-            if not decode_estimate:
+            samples = torch.stack([self.extractor.decode(draw) for draw in r.samples])
+            if r.estimate is None:
                 estimate = None
-            elif r.estimate is None or r.estimate is r.sample:
-                estimate = None if r.estimate is None else sample
+            elif r.estimate is r.output and dial.samples == 1:       # a decoder's estimate is its draw
+                estimate = samples[0]
             else:
                 estimate = self.extractor.decode(r.estimate)
-        output = anchor(sample, estimate, factor) if factor else sample
-        return Reception(output, sample, estimate)
+        output = samples.mean(0)
+        return Reception(anchor(output, estimate, factor) if factor else output, samples, estimate)
 
-    def forward(self, images, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
-        return self.receive(self.transmit(images, snr_db, generator), generator, steps, images.shape).output
+    def forward(self, images, snr_db, generator=None, dial: Dial = Dial()) -> torch.Tensor:
+        return self.receive(self.transmit(images, snr_db, generator), dial, generator, images.shape).output
 
     def config(self) -> dict[str, Any]:
         return {"class": "LatentSystem", "inner": self.inner.config(),

@@ -14,8 +14,8 @@ generator by a deterministic decoder trained with MSE.
 Every system answers the same calls, which every experiment and the training loop use:
 ``transmit(x0, snr_db, generator) -> Received``, ``plan() -> tuple[Stage, ...]`` (what trains, in
 which order, with which objective; run by :func:`jscgc.train.train`) and
-``receive(received, generator, steps, shape) -> Reception`` (the sample and the MSE estimate μ(ŷ)
-computed on the way, each once).
+``receive(received, dial, generator, shape) -> Reception`` (N samples at the operating point ``dial``, their
+average, and the MSE estimate μ(ŷ) computed on the way, once): the :class:`~jscgc.types.System` protocol.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from torch import nn
 
 from jscgc.channels import equalize
 from jscgc.flow import euler_sample, flow_matching_loss, run_once
-from jscgc.types import Received, Reception, Stage
+from jscgc.types import Dial, Received, Reception, Stage
 
 __all__ = ["Received", "Reception", "CommSystem", "JSCGC", "MSEReconstruction", "Guided", "null_condition",
            "NULL_SNR_DB", "PRIORS", "snr_per_sample"]
@@ -45,7 +45,12 @@ def snr_per_sample(snr_db: torch.Tensor | float, batch: int, device) -> torch.Te
 
 
 class CommSystem(nn.Module):
-    """Encoder and channel shared by every receiver; subclasses define ``plan`` and ``receive``."""
+    """Encoder and channel shared by every receiver; subclasses define ``plan`` and ``receive``
+    (a :class:`~jscgc.types.System` on pixels or vectors, scored by its output)."""
+
+    data = "pixels"
+    views = ("output",)
+    dial_options: frozenset[str] = frozenset()
 
     def __init__(self, encoder: nn.Module, channel: nn.Module):
         super().__init__()
@@ -65,14 +70,14 @@ class CommSystem(nn.Module):
     def plan(self) -> tuple[Stage, ...]:
         raise NotImplementedError
 
-    def receive(self, received: Received, generator: torch.Generator | None = None,
-                steps: int = 9, shape: tuple[int, ...] | None = None) -> Reception:
+    def receive(self, received: Received, dial: Dial = Dial(), generator: torch.Generator | None = None,
+                shape: tuple[int, ...] | None = None) -> Reception:
         raise NotImplementedError
 
     def forward(self, x0: torch.Tensor, snr_db: torch.Tensor | float,
-                generator: torch.Generator | None = None, steps: int = 9) -> torch.Tensor:
+                generator: torch.Generator | None = None, dial: Dial = Dial()) -> torch.Tensor:
         """Transmit and receive: x0 (B, *S) -> the receiver's output (B, *S)."""
-        return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape).output
+        return self.receive(self.transmit(x0, snr_db, generator), dial, generator, x0.shape).output
 
     def config(self) -> dict[str, Any]:
         """Registry configs of the parts (each rebuilt by :func:`jscgc.registry.build`), recorded in every
@@ -160,6 +165,7 @@ class JSCGC(CommSystem):
         self.time_schedule = time_schedule
         self.cond_dropout, self.guidance, self.prior, self.prior_noise = cond_dropout, guidance, prior, prior_noise
         self.mse_share = mse_share
+        self.dial_options = frozenset({"guidance", "prior_noise"} if prior == "posterior_mean" else {"guidance"})
         # the frozen MSE decoder of the posterior-mean prior; filled when stage "flow" begins
         self.prior_net = copy.deepcopy(velocity).requires_grad_(False) if prior == "posterior_mean" else None
 
@@ -218,23 +224,22 @@ class JSCGC(CommSystem):
         cond = drop_condition(received, self.cond_dropout, generator) if self.cond_dropout > 0 else received
         return flow_matching_loss(self.velocity, x0, cond, generator, x1=x1, schedule=self.time_schedule) + extra
 
-    def receive(self, received, generator=None, steps=9, shape=None, prior_noise: float | None = None,
-                guidance: float | None = None, mu: torch.Tensor | None = None) -> Reception:
-        """Sample x̂ ~ q(x | ŷ) with ``steps`` Euler steps (Eq. 14) from the prior's start; (B, *S) each.
-        ``prior_noise`` (posterior-mean prior) and ``guidance`` override, for this call only, the σ and w
-        the system was built with: the sampling-time dial of :mod:`jscgc.dial`. ``mu``: this ŷ's
-        :meth:`prior_estimate`, already computed (so that N draws compute it once); ignored by the
-        Gaussian prior."""
+    def receive(self, received: Received, dial: Dial = Dial(), generator: torch.Generator | None = None,
+                shape: tuple[int, ...] | None = None) -> Reception:
+        """``dial.samples`` draws x̂ ~ q(x | ŷ), each ``dial.steps`` Euler steps (Eq. 14) from its own start of
+        the prior (drawn in turn from ``generator``), all from one μ(ŷ); (B, *S) each. ``dial.prior_noise``
+        (posterior-mean prior) and ``dial.guidance`` override, for this call only, the σ and w the system
+        was built with."""
+        dial.check(self.dial_options, type(self).__name__)
         shape = tuple(shape) if shape is not None else (received.symbols.shape[0], *self.data_shape)
-        if self.prior == "gaussian" or mu is None:
-            mu = self.prior_estimate(received, shape)
-        elif tuple(mu.shape) != shape:
-            raise ValueError(f"JSCGC.receive: mu has shape {tuple(mu.shape)}, expected {shape}")
-        x1 = self.start(mu, shape, generator, received.symbols.device, prior_noise)
-        w = self.guidance if guidance is None else guidance
+        mu = self.prior_estimate(received, shape)
+        w = self.guidance if dial.guidance is None else dial.guidance
         velocity = self.velocity if w == 1.0 else Guided(self.velocity, w)
-        sample = euler_sample(velocity, received, shape, steps, generator, x1=x1)
-        return Reception(sample, sample, mu)
+        draws = [euler_sample(velocity, received, shape, dial.steps, generator,
+                              x1=self.start(mu, shape, generator, received.symbols.device, dial.prior_noise))
+                 for _ in range(dial.samples)]
+        samples = torch.stack(draws)
+        return Reception(samples.mean(0), samples, mu)
 
 
 class MSEReconstruction(CommSystem):
@@ -258,11 +263,14 @@ class MSEReconstruction(CommSystem):
         x_hat = self.estimate(self.transmit(x0, snr_db, generator), tuple(x0.shape))
         return (x_hat - x0).pow(2).mean()
 
-    def receive(self, received, generator=None, steps=9, shape=None) -> Reception:
-        """x̂ = g(ŷ), which is also the estimate; ``generator`` and ``steps`` are unused."""
+    def receive(self, received: Received, dial: Dial = Dial(), generator: torch.Generator | None = None,
+                shape: tuple[int, ...] | None = None) -> Reception:
+        """x̂ = g(ŷ), which is also the estimate (and each of the ``dial.samples`` "draws"); the generator
+        and the Euler steps are unused."""
+        dial.check(self.dial_options, type(self).__name__)
         with torch.no_grad():
             x_hat = self.estimate(received, shape)
-        return Reception(x_hat, x_hat, x_hat)
+        return Reception(x_hat, x_hat.expand(dial.samples, *x_hat.shape), x_hat)
 
     def estimate(self, received: Received, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """x̂ = g(ŷ) with gradients (what ``loss`` compares with x0)."""

@@ -70,10 +70,10 @@ def _trainable_by_stage(method: str, preset: str) -> dict:
 
 def set_table(summary: pd.DataFrame, sets: pd.DataFrame | None) -> str:
     """The set metrics: with the run's sets.csv, each value with its 95 % paired bootstrap interval over
-    images and the paired differences (experiments/kodak.py: set_markdown); without (an older run), one
+    images and the paired differences (experiments/kodak_results.py: set_markdown); without (an older run), one
     value per receiver and SNR and no spread, said so."""
     if sets is not None:
-        from experiments.kodak import set_markdown
+        from experiments.kodak_results import set_markdown
 
         return set_markdown(sets) + "\n\n(* : the paired interval excludes 0.)\n"
     cols = [m for m in SET_METRICS if m in summary and summary[m].notna().any()]

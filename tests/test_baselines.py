@@ -20,6 +20,7 @@ from jscgc.methods import METHODS, ToySpec, build_method, build_toy
 from jscgc.metrics import available_metrics, evaluate_images
 from jscgc.presets import get_preset
 from jscgc.train import TrainConfig, load_trained, train
+from jscgc.types import Dial
 
 X = torch.tensor([0.3, -0.5])
 P, K, SIGMA = 0.2, 3, 0.5
@@ -223,7 +224,7 @@ def test_every_method_trains_and_evaluates_on_images(name):
     g = torch.Generator().manual_seed(0)
     x = fields(2, g)
     with torch.no_grad():
-        x_hat = system.receive(system.transmit(x, 5.0, g), g, 3, tuple(x.shape)).output.clamp(0, 1)
+        x_hat = system.receive(system.transmit(x, 5.0, g), Dial(steps=3), g, tuple(x.shape)).output.clamp(0, 1)
     assert x_hat.shape == x.shape
     ready, _ = available_metrics(["psnr", "psnr_lp16", "colour_dist"], extractor=None)
     values = evaluate_images(x, x_hat, ready)

@@ -9,6 +9,7 @@ from jscgc.latent_system import anchor, lowpass
 from jscgc.latents import TAEF2
 from jscgc.methods import METHODS, ToySpec, build_method, build_toy
 from jscgc.presets import get_preset
+from jscgc.types import Dial
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -21,7 +22,7 @@ def test_every_method_is_finite_at_extreme_snrs(name):
         for system, x in ((toy, x_toy), (image, x_img)):
             g = torch.Generator().manual_seed(1)
             with torch.no_grad():
-                r = system.receive(system.transmit(x, snr, g), g, 2, tuple(x.shape))
+                r = system.receive(system.transmit(x, snr, g), Dial(steps=2), g, tuple(x.shape))
             for field in ("output", "sample"):
                 assert torch.isfinite(getattr(r, field)).all(), (name, snr, field)
 

@@ -13,6 +13,7 @@ from jscgc.generators.zimage import CAAdapter, ZImageVelocity, build_backbone
 from jscgc.metrics import lowpass_psnr
 from jscgc.system import Received
 from jscgc.train import TrainConfig, train
+from jscgc.types import Dial
 
 S = 16
 
@@ -38,8 +39,8 @@ def test_tiny_generator_follows_the_received_signal():
     shift = torch.roll(torch.arange(16), 1)
     with torch.no_grad():
         r = system.transmit(x, 10.0, g)
-        a, b = system.receive(r, g, 9, x.shape).sample, system.receive(r, g, 9, x.shape).sample
-        wrong = system.receive(Received(r.symbols[shift], r.snr_db), g, 9, x.shape).sample
+        a, b = system.receive(r, Dial(), g, x.shape).sample, system.receive(r, Dial(), g, x.shape).sample
+        wrong = system.receive(Received(r.symbols[shift], r.snr_db), Dial(), g, x.shape).sample
     between = (a - a[shift]).pow(2).mean()
     within = (a - b).pow(2).mean()
     assert between > 2 * within

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experiments import kodak as cli
+from jscgc.evaluation import image_seed
 from jscgc.imagedata import data_root
 
 
@@ -88,10 +89,10 @@ def test_checkpoints_of_another_preset_or_missing_are_refused(root, small_train,
 
 
 def test_a_96_px_crop_passes_the_checks_and_the_dry_pass(root, small_train, tmp_path):
-    args = cli.parse_args(["--crop", "96", "--images", "kodim01", "--snr", "-30", "50", "--methods", "cjscc,jscgc",
-                           "--train-data", str(small_train), "--out", str(tmp_path / "out"), "--no-progress"])
-    setup = cli.check_inputs(args)
-    cli.dry_pass(setup, args)
+    config = cli.configure(["--crop", "96", "--images", "kodim01", "--snr", "-30", "50", "--methods", "cjscc,jscgc",
+                            "--train-data", str(small_train), "--out", str(tmp_path / "out"), "--no-progress"])
+    setup = cli.check_inputs(config)
+    cli.dry_pass(setup)
     assert not (tmp_path / "out").exists()
 
 
@@ -118,9 +119,9 @@ def test_identical_runs_write_identical_files(root, small_train, tmp_path, capsy
 @settings(max_examples=200, deadline=None)
 @given(a=st.floats(allow_nan=False, allow_infinity=False), b=st.floats(allow_nan=False, allow_infinity=False))
 def test_image_seeds_accept_every_finite_snr_and_separate_them(a, b):
-    sa, sb = cli.image_seed(0, "kodim01", a), cli.image_seed(0, "kodim01", b)
+    sa, sb = image_seed(0, "kodim01", a), image_seed(0, "kodim01", b)
     assert 0 <= sa < 2 ** 63 and torch.Generator().manual_seed(sa) is not None
     assert (sa == sb) == (float(a).hex() == float(b).hex())
-    assert cli.image_seed(0, "kodim01", -50.0) != cli.image_seed(0, "kodim01", 50.0)
-    assert cli.image_seed(0, "kodim01", a) != cli.image_seed(0, "kodim02", a)
+    assert image_seed(0, "kodim01", -50.0) != image_seed(0, "kodim01", 50.0)
+    assert image_seed(0, "kodim01", a) != image_seed(0, "kodim02", a)
     assert math.isfinite(a)

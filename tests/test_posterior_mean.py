@@ -18,6 +18,7 @@ from jscgc.generators import MLPVelocity
 from jscgc.latent_system import LatentSystem
 from jscgc.flow import run_once
 from jscgc.train import TrainConfig, latest_checkpoint, load_trained, train
+from jscgc.types import Dial
 
 
 class _Affine(nn.Module):
@@ -75,8 +76,8 @@ def test_sampling_starts_at_the_frozen_estimate_plus_sigma_noise():
     # the Euler map of dx/dt = a x + c is x1 -> A x1 + B with A = (1 - a/K)^K
     a_gain = (1 - 0.5 / steps) ** steps
     b = euler_sample(system.velocity, r, (5, 2), steps, x1=torch.zeros(5, 2))
-    gauss = plain.receive(r, torch.Generator().manual_seed(2), steps=steps).sample
-    pm = system.receive(r, torch.Generator().manual_seed(2), steps=steps)
+    gauss = plain.receive(r, Dial(steps=steps), torch.Generator().manual_seed(2)).sample
+    pm = system.receive(r, Dial(steps=steps), torch.Generator().manual_seed(2))
     torch.testing.assert_close(pm.sample - b, sigma * (gauss - b) + a_gain * mu)
     torch.testing.assert_close(pm.estimate, mu)                                 # μ(ŷ) handed back with the sample
 
@@ -117,8 +118,8 @@ def test_training_keeps_the_mse_decoder_and_encoder_and_reloads(tmp_path):
     again = build()
     load_trained(again, tmp_path)
     r = system.transmit(ring()(4, torch.Generator().manual_seed(1)), 5.0, torch.Generator().manual_seed(2))
-    torch.testing.assert_close(again.receive(r, torch.Generator().manual_seed(3)).sample,
-                               system.receive(r, torch.Generator().manual_seed(3)).sample)
+    torch.testing.assert_close(again.receive(r, Dial(), torch.Generator().manual_seed(3)).sample,
+                               system.receive(r, Dial(), torch.Generator().manual_seed(3)).sample)
 
 
 class _PoolExtractor(nn.Module):
@@ -237,8 +238,8 @@ def test_anchor_takes_the_coarse_band_from_the_mse_estimate_and_the_detail_from_
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     plain, anchored = LatentSystem(inner, ex), LatentSystem(inner, ex, anchor_lowpass=8)   # f = 8: the mean colour
     r = plain.transmit(images, 5.0, torch.Generator().manual_seed(2))
-    x = plain.receive(r, torch.Generator().manual_seed(3), 4, images.shape).output
-    got = anchored.receive(r, torch.Generator().manual_seed(3), 4, images.shape)
+    x = plain.receive(r, Dial(steps=4), torch.Generator().manual_seed(3), images.shape).output
+    got = anchored.receive(r, Dial(steps=4), torch.Generator().manual_seed(3), images.shape)
     a = got.output
     mu = ex.decode(inner.prior_estimate(r, (2, 4, 4, 4)))
     torch.testing.assert_close(got.estimate, mu)                                      # μ decoded once, handed back

@@ -13,6 +13,7 @@ from jscgc.encoders import MLPEncoder
 from jscgc.generators import MLPVelocity
 from jscgc.methods import ToySpec, build_toy
 from jscgc.train import TrainConfig, latest_checkpoint, load_trained, train
+from jscgc.types import Dial
 
 CFG = TrainConfig(steps=20, batch_size=16, accumulation=2, lr=1e-2, lr_schedule="cosine", warmup=3,
                   snr_db=[0.0, 10.0], progress=False, checkpoint_every=4, seed=5)
@@ -102,7 +103,7 @@ def test_tiny_image_system_killed_mid_stage_resumes_to_the_same_outputs(tmp_path
     train(resumed, fields, cfg, out_dir=tmp_path)
     _same(ref, resumed)
     x = fields(2, torch.Generator().manual_seed(9))
-    outs = [s.eval().receive(s.transmit(x, 5.0, torch.Generator().manual_seed(1)), torch.Generator().manual_seed(2),
-                             3, tuple(x.shape)) for s in (ref, resumed)]
+    outs = [s.eval().receive(s.transmit(x, 5.0, torch.Generator().manual_seed(1)), Dial(steps=3),
+                             torch.Generator().manual_seed(2), tuple(x.shape)) for s in (ref, resumed)]
     for field in ("output", "sample", "estimate"):
         assert torch.equal(getattr(outs[0], field), getattr(outs[1], field)), field

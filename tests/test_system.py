@@ -8,6 +8,7 @@ from jscgc.encoders import MLPEncoder
 from jscgc.generators import MLPVelocity
 from jscgc.registry import build
 from jscgc.train import TrainConfig, latest_checkpoint, load_weights, train
+from jscgc.types import Dial
 
 
 def make_jscgc(seed=0, n=1, hidden=64):
@@ -55,7 +56,7 @@ def test_toy_training_generator_on_support_mse_off_support():
 
     g = torch.Generator().manual_seed(99)
     x = ring()(400, g)
-    x_hi = flow(x, 25.0, g, steps=16)
+    x_hi = flow(x, 25.0, g, Dial(steps=16))
     err = (x_hi - x).norm(dim=1).median().item()
     assert err < 0.2, err  # high SNR: the sample lands near the source point
 
@@ -63,7 +64,7 @@ def test_toy_training_generator_on_support_mse_off_support():
     mse = MSEReconstruction(MLPEncoder(2, 1, hidden=32), AWGN(), MLPDecoder(2, 1, hidden=64, depth=2))
     train(mse, ring(), TrainConfig(steps=400, snr_db=-5.0, **cfg))
     x_lo_mse = mse(x, -5.0, g)
-    x_lo_flow = flow(x, -5.0, g, steps=16)
+    x_lo_flow = flow(x, -5.0, g, Dial(steps=16))
     off_mse = (x_lo_mse.norm(dim=1) - 1).abs().median().item()
     off_flow = (x_lo_flow.norm(dim=1) - 1).abs().median().item()
     # The MMSE estimate at low SNR averages over the posterior: pulled inside the ring.
@@ -143,8 +144,8 @@ def test_oneshot_prior_and_mse_stage():
     mu = prior.one_shot(r, (4, 2))
     torch.testing.assert_close(mu, -_Linear()(torch.zeros(4, 2), torch.ones(4), r))
     # Euler steps start at x1 = ε (+ μ for the one-shot prior): the same ε, shifted by exactly μ
-    a = plain.receive(r, torch.Generator().manual_seed(2), steps=4)
-    b = prior.receive(r, torch.Generator().manual_seed(2), steps=4)
+    a = plain.receive(r, Dial(steps=4), torch.Generator().manual_seed(2))
+    b = prior.receive(r, Dial(steps=4), torch.Generator().manual_seed(2))
     torch.testing.assert_close(b.sample - a.sample, mu * (1 - 0.5 / 4) ** 4)   # dx/dt = 0.5 x + const: linear in x1
     assert a.estimate is None and torch.equal(b.estimate, mu)                  # μ is handed back, computed once
     # the plan: stage "mse" is the MSE of the one-pass estimate, then "flow"; both train everything

@@ -23,7 +23,7 @@ from torch import nn
 
 from jscgc.flow import euler_sample, flow_matching_loss
 from jscgc.system import MSEReconstruction
-from jscgc.types import Received, Reception, Stage
+from jscgc.types import Dial, Received, Reception, Stage
 
 __all__ = ["DiffJSCC", "as_condition_symbols"]
 
@@ -54,6 +54,10 @@ class DiffJSCC(nn.Module):
             extractor of :mod:`jscgc.latents`), or None to refine x itself.
         time_schedule: training distribution of t (``jscgc.flow.TIME_SCHEDULES``).
     """
+
+    data = "pixels"
+    views = ("output",)
+    dial_options: frozenset[str] = frozenset()
 
     def __init__(self, stage1: MSEReconstruction, velocity: nn.Module, extractor: nn.Module | None = None,
                  time_schedule: str = "uniform", refine_share: float = 0.5):
@@ -116,23 +120,30 @@ class DiffJSCC(nn.Module):
         return flow_matching_loss(self.velocity, target, self.condition(x_tilde, received.snr_db), generator,
                                   schedule=self.time_schedule)
 
-    def receive(self, received: Received, generator: torch.Generator | None = None, steps: int = 9,
+    def receive(self, received: Received, dial: Dial = Dial(), generator: torch.Generator | None = None,
                 shape: tuple[int, ...] | None = None) -> Reception:
-        """x̂ for data of ``shape``: refine stage one's estimate x̃ with ``steps`` Euler steps (Eq. 14).
-        The reception's estimate is x̃ (stage one's MSE estimate, computed once)."""
+        """x̂ for data of ``shape``: ``dial.samples`` refinements of stage one's estimate x̃, each with
+        ``dial.steps`` Euler steps (Eq. 14), averaged. The reception's estimate is x̃ (stage one's MSE
+        estimate, computed once)."""
         if shape is None:
             raise ValueError("DiffJSCC.receive: the data shape (B, *S) is needed")
+        dial.check(self.dial_options, type(self).__name__)
         with torch.no_grad():
             x_tilde = self.stage1.estimate(received, tuple(shape))
-        z = euler_sample(self.velocity, self.condition(x_tilde, received.snr_db), self.space_shape(shape), steps,
-                         generator, device=received.symbols.device)
-        if self.extractor is not None:
-            with torch.no_grad():
-                z = self.extractor.decode(z)
-        return Reception(z, z, x_tilde)
+            condition = self.condition(x_tilde, received.snr_db)
+        draws = []
+        for _ in range(dial.samples):
+            z = euler_sample(self.velocity, condition, self.space_shape(shape), dial.steps, generator,
+                             device=received.symbols.device)
+            if self.extractor is not None:
+                with torch.no_grad():
+                    z = self.extractor.decode(z)
+            draws.append(z)
+        samples = torch.stack(draws)
+        return Reception(samples.mean(0), samples, x_tilde)
 
-    def forward(self, x0, snr_db, generator=None, steps: int = 9) -> torch.Tensor:
-        return self.receive(self.transmit(x0, snr_db, generator), generator, steps, x0.shape).output
+    def forward(self, x0, snr_db, generator=None, dial: Dial = Dial()) -> torch.Tensor:
+        return self.receive(self.transmit(x0, snr_db, generator), dial, generator, x0.shape).output
 
     def config(self) -> dict[str, Any]:
         vel = self.velocity.config() if callable(getattr(self.velocity, "config", None)) else None
