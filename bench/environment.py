@@ -1,5 +1,5 @@
 """What every benchmark JSON records beside its figures: the machine, the library versions, the date,
-the command and the code's commit, so that a row of the README's Performance table names what made it.
+the command and the code's commit, so that a row of docs/performance.md names what made it.
 
 Also how a bench script refuses a bad input: every input is checked in the main process before any work
 (:func:`checked`), and a bad one is :class:`Refused`, one line ``<script>: <what is wrong>`` on stderr naming

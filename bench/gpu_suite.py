@@ -34,14 +34,14 @@ from bench.environment import Refused  # noqa: E402   (standard library only, as
 
 class Step(NamedTuple):
     """One benchmark run: its name (the JSON's file stem), the most seconds it may take, the script and
-    its arguments (``--out`` is added), and what it measures (the README row's first cell)."""
+    its arguments (``--out`` is added), and what it measures (the first cell of its row in docs/performance.md)."""
     name: str
     limit: int
     argv: tuple[str, ...]
     what: str
 
 
-#: the one list of issue 19's GPU figures; bench/performance.py writes the README rows from it
+#: the one list of issue 19's GPU figures; bench/performance.py writes the rows of docs/performance.md from it
 STEPS: tuple[Step, ...] = (
     Step("receiver_full_eager", 100, ("bench/receiver.py", "--preset", "full", "--profile", "768x512:4"),
          "6B receiver, 9 Euler steps, bf16, eager"),

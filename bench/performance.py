@@ -1,4 +1,4 @@
-"""The README's GPU performance rows, written from the benchmark JSON files in bench/results/.
+"""The GPU performance rows of docs/performance.md, written from the benchmark JSON files in bench/results/.
 
 Each JSON is what one of bench/receiver.py, bench/train_step.py or bench/train_rate.py wrote, named for
 its step of bench/gpu_suite.py (the one list of the figures; its run's files are copied here). A figure
@@ -6,8 +6,8 @@ that no file holds is written "unmeasured", and issue 19's goals are judged from
 typed in.
 
     python bench/performance.py            # print the block
-    python bench/performance.py --write    # replace the block between the README's markers
-    python bench/performance.py --check    # exit 1 when the README's block is not what the files give
+    python bench/performance.py --write    # replace the block between the markers of docs/performance.md
+    python bench/performance.py --check    # exit 1 when that block is not what the files give
 """
 from __future__ import annotations
 
@@ -27,10 +27,17 @@ from jscgc.checks import UsageError  # noqa: E402
 from jscgc.io import atomic_write_text, unwritable_reason  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+TARGET = ROOT / "docs" / "performance.md"
+"""The page whose block between BEGIN and END this script writes (section 'On a GPU')."""
 BEGIN = "<!-- perf:gpu begin (written by `python bench/performance.py --write`; edit the JSON, not this) -->"
 END = "<!-- perf:gpu end -->"
 
 GOALS = {"fraction": 0.80, "adapter": 0.10, "ms_768x512_b1": 300.0}
+
+
+def _page() -> str:
+    """TARGET as the messages name it: relative to the repository when it lies inside it."""
+    return str(TARGET.relative_to(ROOT)) if TARGET.is_relative_to(ROOT) else str(TARGET)
 
 
 def load(folder: Path = RESULTS) -> dict[str, dict]:
@@ -94,7 +101,8 @@ def goals(results: dict[str, dict]) -> list[str]:
 
 
 def render(results: dict[str, dict]) -> str:
-    """The README block: a table of the expected GPU figures (measured or "unmeasured"), then the goals."""
+    """The block of docs/performance.md: a table of the expected GPU figures (measured or "unmeasured"),
+    then the goals."""
     lines = [BEGIN, "", "| what | command | result |", "|---|---|---|"]
     for step in STEPS:
         res = results.get(step.name)
@@ -105,11 +113,11 @@ def render(results: dict[str, dict]) -> str:
     return "\n".join(lines + ["", END])
 
 
-def readme_block(text: str) -> str:
+def page_block(text: str) -> str:
     """The block between the markers (markers included); ValueError when they are missing."""
     start, stop = text.find(BEGIN), text.find(END)
     if start < 0 or stop < start:
-        raise ValueError("README.md: the perf:gpu markers are missing")
+        raise ValueError(f"{_page()}: the perf:gpu markers are missing")
     return text[start:stop + len(END)]
 
 
@@ -142,33 +150,34 @@ def checked_results(flag: str, folder: Path | None) -> dict[str, dict]:
 def check(argv) -> tuple[argparse.Namespace, dict[str, dict], Path, str]:
     """Every input checked before the block is written: one line naming the bad one (exit 2)."""
     p = checks.Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--write", action="store_true", help="replace the README's block")
-    p.add_argument("--check", action="store_true", help="exit 1 when the README's block is stale")
+    p.add_argument("--write", action="store_true", help=f"replace the block of {_page()}")
+    p.add_argument("--check", action="store_true", help="exit 1 when that block is stale")
     p.add_argument("--results", default=None, help=f"folder of the JSON files (default {RESULTS.relative_to(ROOT)})")
     a = p.parse_args(argv)
     if a.write and a.check:
         raise UsageError("--write and --check: expected one of them at most")
     results = checked_results("--results", None if a.results is None else Path(a.results))
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    page = TARGET
+    text = page.read_text()
     try:
-        readme_block(text)
+        page_block(text)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if a.write and (reason := unwritable_reason(readme.parent)):
-        raise UsageError(f"--write: {readme}: {reason}")
-    return a, results, readme, text
+    if a.write and (reason := unwritable_reason(page.parent)):
+        raise UsageError(f"--write: {page}: {reason}")
+    return a, results, page, text
 
 
 def main(argv: list[str] | None = None) -> int:
-    a, results, readme, text = checked("performance", lambda: check(argv))
+    a, results, page, text = checked("performance", lambda: check(argv))
     block = render(results)
     if a.check:
-        stale = readme_block(text) != block
-        print("README.md: the GPU rows are stale; run python bench/performance.py --write" if stale else "up to date")
+        stale = page_block(text) != block
+        print(f"{_page()}: the GPU rows are stale; run python bench/performance.py --write"
+              if stale else "up to date")
         return int(stale)
     if a.write:
-        atomic_write_text(readme, text.replace(readme_block(text), block))
+        atomic_write_text(page, text.replace(page_block(text), block))
     print(block)
     return 0
 

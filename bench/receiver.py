@@ -5,7 +5,8 @@ weights), runs the shared sampler (:func:`jscgc.flow.euler_sample`) and records 
 (median of the repeats), achieved TFLOP/s (FLOPs counted by torch's FlopCounterMode on one eager velocity
 evaluation), the fraction of a GEMM ceiling measured in the same run (a square matmul in the same dtype),
 the adapter's overhead against the backbone alone, and peak memory. ``--profile HxW:B`` adds where the time
-of one decode goes (bench/kernel_profile.py). Writes JSON (bench/performance.py turns it into README rows).
+of one decode goes (bench/kernel_profile.py). Writes JSON (bench/performance.py turns it
+into rows of docs/performance.md).
 
     python bench/receiver.py                                          # tiny preset on the CPU (cannot rot)
     python bench/receiver.py --preset full --profile 768x512:4        # the 6B receiver on one GPU, eager

@@ -5,7 +5,8 @@ Each method is built as ``kodak.py`` builds it (:func:`jscgc.methods.build_metho
 encoded on the fly, or the preset's latent pool), with the preset's batch, mixed precision and plan.
 Two budgets N1 < N2 keep the plan's stage shares, so the time per step of the mix is
 (T(N2) − T(N1)) / (N2 − N1) with the fixed set-up cost removed, and the whole budget B projects to
-T(N1) + (B − N1) · that rate. Kodak is not read. Writes JSON (bench/performance.py turns it into README rows).
+T(N1) + (B − N1) · that rate. Kodak is not read. Writes JSON (bench/performance.py turns it
+into rows of docs/performance.md).
 
     python bench/train_rate.py --preset tiny --methods jscgc,mambajscc --steps 2 6      # CPU smoke run
     python bench/train_rate.py --preset default --methods jscgc,mambajscc --steps 40 200  # one GPU

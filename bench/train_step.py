@@ -5,7 +5,7 @@ default, trainable adapter, null caption and encoder, gradient checkpointing as 
 autocast on a GPU. ``--frozen-dtype bf16`` also stores the frozen backbone in bf16 (it has no optimiser
 state, so no fp32 master copy is needed); the default keeps what ``kodak.py`` builds (fp32 weights under
 autocast). Times the package's own loop (:func:`jscgc.train.train`); prints images/s and peak memory;
-writes JSON (bench/performance.py turns it into README rows).
+writes JSON (bench/performance.py turns it into rows of docs/performance.md).
 
     python bench/train_step.py                               # tiny preset on the CPU
     python bench/train_step.py --preset full --batch 8       # the 6B receiver on one GPU

@@ -1,5 +1,5 @@
-"""Issue 19's benchmark tooling, checked on the CPU: the suite runs its steps under one deadline, the README's
-GPU rows are exactly what bench/results/ gives, the goals are judged from the numbers, every suite step's
+"""Issue 19's benchmark tooling, checked on the CPU: the suite runs its steps under one deadline, the GPU rows
+of docs/performance.md are exactly what bench/results/ gives, the goals are judged from the numbers, every suite step's
 arguments parse, the kernel categories and the training-time projection are right, and the frozen bf16
 backbone trains the adapter without touching the backbone."""
 import importlib
@@ -17,7 +17,29 @@ from bench.receiver import parse_sizes
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_readme_gpu_rows_are_what_bench_results_give():
+def test_the_gpu_rows_of_docs_performance_are_what_bench_results_give():
+    assert performance.TARGET == ROOT / "docs" / "performance.md"
+    assert performance.main(["--check"]) == 0
+
+
+def test_the_gpu_block_has_its_own_section_and_left_the_readme():
+    """The block sits under docs/performance.md's heading 'On a GPU', and no copy is left in README.md."""
+    text = performance.TARGET.read_text()
+    block = performance.page_block(text)
+    headings = [line for line in text[:text.index(block)].splitlines() if line.startswith("#")]
+    assert headings[-1].startswith("## On a GPU")
+    assert performance.BEGIN not in (ROOT / "README.md").read_text()
+
+
+def test_write_replaces_only_the_block(tmp_path, monkeypatch):
+    """--write on a page with a stale block rewrites the block and keeps every other byte."""
+    page = tmp_path / "performance.md"
+    before, after = "# Performance\n\n## On a GPU\n\n", "\n\n## Another section\n\ntext\n"
+    page.write_text(before + performance.BEGIN + "\nstale\n" + performance.END + after)
+    monkeypatch.setattr(performance, "TARGET", page)
+    assert performance.main(["--check"]) == 1
+    assert performance.main(["--write"]) == 0
+    assert page.read_text() == before + performance.render(performance.checked_results("--results", None)) + after
     assert performance.main(["--check"]) == 0
 
 
