@@ -38,6 +38,34 @@ def test_no_function_over_60_lines():
     assert not long, long
 
 
+MAX_MODULE_LINES = 300
+
+
+def test_no_module_over_300_lines():
+    """A module holds one kind of thing (docs/design.md, 'Code layout'): at most 300 lines in the package,
+    the theory and the runners."""
+    big = [f"{p.relative_to(ROOT)} ({n} lines)" for p in _sources(*PACKAGES)
+           for n in [len(p.read_text().splitlines())] if n > MAX_MODULE_LINES]
+    assert not big, big
+
+
+def test_imports_need_no_path_manipulation():
+    """experiments/, bench/, paper_figures/ and tests import the installed packages; nothing edits sys.path."""
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in _sources(*PACKAGES, "bench", "paper_figures", "tests")
+             if p != Path(__file__) for i, line in enumerate(p.read_text().splitlines(), 1) if "sys.path" in line]
+    assert not found, found
+
+
+def test_systems_are_used_through_their_protocol():
+    """No code outside a system's own module asks what kind of system it holds (isinstance on a system class,
+    getattr/hasattr on a system): the System protocol declares data, views and dial_options."""
+    pattern = re.compile(r"isinstance\([^)]*(LatentSystem|JSCGC|MSEReconstruction|DiffJSCC|NECST)\b"
+                         r"|(getattr|hasattr)\((system|inner)\b")
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in _sources(*PACKAGES, "bench", "paper_figures")
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found
+
+
 #: the one place besides the loop: an MI estimator fitting its own critic (part of estimating I(X;Ŷ), not
 #: the training of a communication system; theory/ does not depend on jscgc)
 ESTIMATOR_FITS = {ROOT / "theory" / "mi.py"}
