@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402  (one line ``kodak: …``, exit 2)
 from jscgc.dial import Dial, receive as dial_receive  # noqa: E402
 from jscgc.imagedata import FolderCrops, data_root, image_files, kodak  # noqa: E402
@@ -56,9 +57,9 @@ from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
 from jscgc.latents import load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method  # noqa: E402
 from jscgc.metrics import METRICS, available_metrics, evaluate_images, evaluate_sets  # noqa: E402
+from jscgc.plan import describe_plan, parameter_record  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import (check_checkpoint, describe_plan, latest_checkpoint, load_trained,  # noqa: E402
-                         parameter_record, train)
+from jscgc.train import train  # noqa: E402
 from jscgc.types import LatentBatch  # noqa: E402
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
