@@ -80,8 +80,9 @@ from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.latent_system import training_sources  # noqa: E402
 from jscgc.latents import TAEF2, load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method  # noqa: E402
+from jscgc.plan import describe_plan, stage_steps  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import describe_plan, stage_steps, train  # noqa: E402
+from jscgc.train import train  # noqa: E402
 
 ALL_METHODS = "jscgc,jscgc-paper,mambajscc,cjscc,diffjscc,necst"
 PARTS = ("taef2_decoder", "taef2_encoder", "scan", "encoder", "receiver", "optimiser", "data", "other")

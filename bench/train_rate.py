@@ -33,8 +33,9 @@ from jscgc.io import atomic_write_json  # noqa: E402
 from jscgc.latent_system import training_sources  # noqa: E402
 from jscgc.latents import TAEF2, weights_root  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
+from jscgc.plan import describe_plan  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import describe_plan, train  # noqa: E402
+from jscgc.train import train  # noqa: E402
 
 
 def parse_args(argv) -> argparse.Namespace:

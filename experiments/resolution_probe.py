@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jscgc import checks  # noqa: E402
+from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
 from jscgc.evaluation import score, view  # noqa: E402
 from jscgc.imagedata import center_crop, folder_images  # noqa: E402
@@ -47,7 +48,6 @@ from jscgc.metrics import available_metrics, hf_ratio  # noqa: E402
 #: scored on the whole picture (the tiled reception reassembled); the HF ratio is the mean over the 64² tiles
 SCORED = ["psnr", "psnr_lp16", "detail_match", "lpips_alex", "lpips_vgg", "dists"]
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import check_checkpoint, latest_checkpoint, load_trained  # noqa: E402
 from jscgc.types import Dial  # noqa: E402
 
 SIZE = (128, 192)     # (H, W) of the probe images: 2 × 3 tiles of 64²

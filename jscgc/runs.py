@@ -18,8 +18,9 @@ from torch import nn
 from jscgc.checks import UsageError
 from jscgc.imagedata import image_files
 from jscgc.io import atomic_write_json, read_json
-from jscgc.train import (TrainConfig, check_checkpoint, describe_plan, latest_checkpoint, load_trained,
-                         parameter_record, train)
+from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained
+from jscgc.plan import describe_plan, parameter_record
+from jscgc.train import TrainConfig, train
 
 __all__ = ["data_fingerprint", "run_record", "refuse_other_record", "check_finished", "train_or_load"]
 

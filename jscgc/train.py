@@ -2,11 +2,12 @@
 
 ``train(system, data, config, out_dir)`` runs the system's training plan — ``system.plan()``, an ordered
 tuple of :class:`~jscgc.types.Stage` (name, share of the budget, objective, which parameters train, what
-happens when it begins) — with one AdamW optimiser and learning-rate schedule per stage, accelerate
-handling devices and mixed precision, a tqdm progress bar, periodic checkpoints written atomically, and
-resume from the latest checkpoint, inside a stage or between stages. On CPU a resumed run ends with
-bit-identical weights to an uninterrupted one: every random number comes from the data generator
-(checkpointed) and from per-chunk generators seeded by (seed, step, chunk) only.
+happens when it begins; read through :mod:`jscgc.plan`) — with one AdamW optimiser and learning-rate
+schedule per stage, accelerate handling devices and mixed precision, a tqdm progress bar, periodic
+checkpoints written atomically, and resume from the latest checkpoint, inside a stage or between stages
+(storage: :mod:`jscgc.checkpoints`). On CPU a resumed run ends with bit-identical weights to an
+uninterrupted one: every random number comes from the data generator (checkpointed) and from per-chunk
+generators seeded by (seed, step, chunk) only (:mod:`jscgc.chunks`).
 
 This is the only place where a backward pass or an optimiser step happens; nothing outside a system
 switches its state: the loop reads the plan and makes exactly the stage's parameters trainable.
@@ -18,9 +19,6 @@ A data source is any callable ``data(batch_size, generator) -> batch`` returning
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +26,15 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_model, save_model
 from torch import nn
 from tqdm.auto import tqdm
 
-from jscgc.io import DamagedFile, atomic_dir, atomic_write_json, read_json
-from jscgc.types import Batch, DataSource, LatentBatch, Stage
+from jscgc.checkpoints import Position, resume_checkpoint, save_checkpoint
+from jscgc.chunks import chunk_generator, draw_snr, micro_batch
+from jscgc.plan import describe_plan, lr_factor, stage_steps, trains
+from jscgc.types import DataSource, Stage
 
-__all__ = ["TrainConfig", "TrainResult", "StageRecord", "train", "stage_steps", "describe_plan", "trainable_counts", "parameter_record",
-           "latest_checkpoint", "load_weights", "load_trained", "check_checkpoint"]
-
+__all__ = ["TrainConfig", "TrainResult", "StageRecord", "MAX_NONFINITE", "train"]
 
 
 @dataclass
@@ -115,27 +112,6 @@ class TrainResult(NamedTuple):
     skipped: tuple[int, ...] = ()
 
 
-def stage_steps(plan: tuple[Stage, ...], total: int) -> list[int]:
-    """Optimiser steps of each stage for a budget of ``total``: cumulative shares rounded, so the counts
-    add up to ``total`` exactly. Checks the plan (unique names, shares > 0 summing to 1)."""
-    names = [s.name for s in plan]
-    shares = [s.share for s in plan]
-    if not plan or len(set(names)) != len(names) or min(shares) <= 0 or abs(sum(shares) - 1) > 1e-9:
-        raise ValueError(f"training plan: unique stage names and shares > 0 summing to 1 expected, got "
-                         f"{list(zip(names, shares))}")
-    bounds, acc = [0], 0.0
-    for share in shares:
-        acc += share
-        bounds.append(round(acc * total))
-    bounds[-1] = total
-    return [b - a for a, b in zip(bounds, bounds[1:])]
-
-
-def describe_plan(plan: tuple[Stage, ...], total: int) -> list[dict[str, Any]]:
-    """The plan as JSON: name, share, trained prefixes and steps of each stage (checkpoints record it)."""
-    return [{**s.describe(), "steps": n} for s, n in zip(plan, stage_steps(plan, total))]
-
-
 class _Objective(nn.Module):
     """Routes a stage's loss through ``forward`` so that DDP/FSDP wrappers see the call."""
 
@@ -146,123 +122,6 @@ class _Objective(nn.Module):
 
     def forward(self, batch, snr_db, generator):
         return self.loss(batch, snr_db, generator)
-
-
-def _lr_lambda(config: TrainConfig, steps: int) -> Callable[[int], float]:
-    """Learning-rate factor at a stage's step: linear warm-up, then constant or cosine to 0 at ``steps``."""
-    def f(step: int) -> float:
-        if config.warmup and step < config.warmup:
-            return (step + 1) / config.warmup
-        if config.lr_schedule == "cosine":
-            span = max(1, steps - config.warmup)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - config.warmup) / span)))
-        return 1.0
-    return f
-
-
-def _draw_snr(config: TrainConfig, n: int, generator: torch.Generator, device) -> torch.Tensor:
-    if isinstance(config.snr_db, list):
-        lo, hi = config.snr_db
-        return lo + (hi - lo) * torch.rand(n, generator=generator, device=device)
-    return torch.full((n,), float(config.snr_db), device=device)
-
-
-def _chunk_generator(config: TrainConfig, step: int, chunk: int, device) -> torch.Generator:
-    """The generator of chunk ``chunk`` of (global) step ``step``: a function of (seed, step, chunk) only."""
-    seed = ((config.seed * 1_000_003 + step) * 10_007 + chunk) % (2 ** 63)
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def _part(batch: Batch, k: int, micro: int, device) -> Batch:
-    """Micro-batch k of a batch (a tensor or a LatentBatch), on ``device``."""
-    if isinstance(batch, LatentBatch):
-        return LatentBatch(*(t[k * micro:(k + 1) * micro].to(device) for t in batch))
-    return batch[k * micro:(k + 1) * micro].to(device)
-
-
-def latest_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint folder under ``out_dir/checkpoints`` or None."""
-    root = Path(out_dir) / "checkpoints"
-    if not root.is_dir():
-        return None
-    done = sorted(p for p in root.glob("step_*") if p.is_dir() and (p / "state.json").exists())
-    return done[-1] if done else None
-
-
-def _state(checkpoint: Path) -> dict[str, Any]:
-    """A checkpoint's state.json, validated (:class:`jscgc.io.DamagedFile` names a damaged one)."""
-    return read_json(checkpoint / "state.json", keys=("step", "stage", "stage_step", "plan", "losses", "train_config"))
-
-
-def load_weights(system: nn.Module, checkpoint: str | Path) -> dict[str, Any]:
-    """Load ``model.safetensors`` of a checkpoint folder into ``system``; returns its state.json. A file that
-    cannot be read is a :class:`jscgc.io.DamagedFile` naming it; weights of another model a ValueError."""
-    checkpoint = Path(checkpoint)
-    if not (checkpoint / "model.safetensors").exists():
-        raise FileNotFoundError(f"checkpoint: no model.safetensors in {checkpoint}")
-    state = _state(checkpoint)
-    try:
-        load_model(system, checkpoint / "model.safetensors")
-    except RuntimeError as err:                                   # keys or shapes of another model
-        if "safetensor" in type(err).__name__.lower():
-            raise DamagedFile(checkpoint / "model.safetensors", str(err).splitlines()[0]) from None
-        raise ValueError(f"checkpoint {checkpoint} holds weights of another model ({str(err).splitlines()[0][:200]})") from None
-    except Exception as err:                                      # a truncated or zeroed file
-        raise DamagedFile(checkpoint / "model.safetensors", f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
-    return state
-
-
-def _optimizer_state(checkpoint: Path) -> dict[str, Any]:
-    """A checkpoint's optimizer.pt (optimiser, schedule, data generator), validated."""
-    path = checkpoint / "optimizer.pt"
-    try:
-        extra = torch.load(path, weights_only=False)
-    except FileNotFoundError:
-        raise DamagedFile(path, "missing") from None
-    except Exception as err:
-        raise DamagedFile(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else 'unreadable'}") from None
-    if not isinstance(extra, dict) or not {"optimizer", "scheduler", "generators"} <= set(extra):
-        raise DamagedFile(path, "not an optimiser checkpoint of this package")
-    return extra
-
-
-def check_checkpoint(checkpoint: str | Path) -> None:
-    """Read every file of a checkpoint folder without loading it into a model: state.json, the safetensors
-    header, optimizer.pt. Raises :class:`jscgc.io.DamagedFile` naming the first damaged file."""
-    from safetensors import safe_open
-
-    checkpoint = Path(checkpoint)
-    _state(checkpoint)
-    try:
-        with safe_open(checkpoint / "model.safetensors", framework="pt") as f:
-            list(f.keys())
-    except Exception as err:
-        raise DamagedFile(checkpoint / "model.safetensors", f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else 'unreadable'}") from None
-    _optimizer_state(checkpoint)
-
-
-def load_trained(system: nn.Module, out_dir: str | Path) -> Path:
-    """Load the final weights a finished :func:`train` left under ``out_dir``; returns the checkpoint
-    folder. A run stopped before the end of its plan is an error that says where it stopped."""
-    ckpt = latest_checkpoint(out_dir)
-    if ckpt is None:
-        raise FileNotFoundError(f"checkpoint: no checkpoint under {out_dir}")
-    state = load_weights(system, ckpt)
-    total = sum(s["steps"] for s in state["plan"])
-    if state["step"] != total:
-        raise ValueError(f"checkpoint {ckpt} stopped at step {state['step']} of {total} (stage "
-                         f"{state['plan'][state['stage']]['name']!r}); resume its training first")
-    return ckpt
-
-
-@dataclass
-class _Position:
-    """Where a run is: stage index, steps done in that stage and in all, the losses so far."""
-    stage: int = 0
-    stage_step: int = 0
-    step: int = 0
-    losses: list = dataclasses.field(default_factory=list)
-    skipped: list = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -281,95 +140,17 @@ class _Run:
     bar: Any = None
 
 
-def _save(run: _Run, pos: _Position, optimizer, scheduler) -> None:
-    """Checkpoint ``out/checkpoints/step_<global step>``: weights, this stage's optimiser and schedule,
-    the data generator, and state.json (plan, stage and steps reached, losses, configs)."""
-    def fill(tmp: Path) -> None:
-        save_model(run.system, str(tmp / "model.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "generators": [run.data_gen.get_state()]}, tmp / "optimizer.pt")
-        atomic_write_json(tmp / "state.json", {
-            "step": pos.step, "stage": pos.stage, "stage_step": pos.stage_step, "plan": run.plan,
-            "losses": pos.losses, "skipped": pos.skipped, "train_config": dataclasses.asdict(run.config),
-            "system_config": run.system_config})
-    root = run.out / "checkpoints"
-    if (root / f"step_{pos.step:08d}").exists():
-        return
-    atomic_dir(root / f"step_{pos.step:08d}", fill)
-    old = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for p in old[:-run.config.keep_checkpoints]:
-        shutil.rmtree(p, ignore_errors=True)
-
-
-def _resume(run: _Run, resume: bool) -> tuple[_Position, dict | None]:
-    """The position of the latest checkpoint (weights and data generator restored) and its optimiser
-    state, or a fresh start. Stale temporary folders of an interrupted checkpoint write are removed."""
-    if run.out is None:
-        return _Position(), None
-    for stale in (run.out / "checkpoints").glob(".step_*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
-    ckpt = latest_checkpoint(run.out)
-    if ckpt is None:
-        return _Position(), None
-    if not resume:
-        raise FileExistsError(f"train: {run.out} already holds checkpoints ({ckpt.name}); "
-                              "pass resume=True to continue or choose another out_dir")
-    state = load_weights(run.system, ckpt)
-    bad = run.config.resumable_from(state["train_config"])
-    if bad:
-        raise ValueError(f"train: cannot resume {ckpt}: the config differs in {bad}")
-    if state.get("plan") != run.plan:
-        raise ValueError(f"train: cannot resume {ckpt}: it was made with the plan {state.get('plan')}, this run's "
-                         f"plan is {run.plan}")
-    extra = _optimizer_state(ckpt)
-    run.data_gen.set_state(extra["generators"][0])
-    return _Position(state["stage"], state["stage_step"], state["step"], list(state["losses"]),
-                     list(state.get("skipped", []))), extra
-
-
-def trainable_counts(system: nn.Module) -> dict[str, int]:
-    """Parameters each stage of ``system.plan()`` trains, by the same rule as :func:`train` (the stage's
-    name prefixes, minus parameters frozen at build), without training: {stage name: count}."""
-    frozen = {name for name, p in system.named_parameters() if not p.requires_grad}
-    return {stage.name: sum(p.numel() for name, p in system.named_parameters() if _trains(stage, name, frozen))
-            for stage in system.plan()}
-
-
-def parameter_record(system: nn.Module) -> dict:
-    """The parameter counts config.json records for a system, by the rule :func:`train` uses:
-
-    ``total`` (every parameter), ``trainable_by_stage`` ({stage: count}), ``trainable_union`` (parameters
-    trained by at least one stage: what the method learns), ``trainable_largest_stage`` (the most any one
-    stage trains), and ``frozen_at_build`` ({module path: count} of the parameters frozen when the system
-    was built, grouped by the widest module that is frozen whole, e.g. the pretrained TAEF2 ``extractor``
-    of an image system). A two-stage method such as DiffJSCC trains different parameters per stage, so its
-    union exceeds its largest stage."""
-    names = dict(system.named_parameters())
-    frozen = {n for n, p in names.items() if not p.requires_grad}
-    stages = system.plan()
-    union = {n for n in names for stage in stages if _trains(stage, n, frozen)}
-    by_stage = trainable_counts(system)
-    groups: dict[str, int] = {}
-    for name in (n for n in names if n in frozen):
-        parts = name.split(".")
-        prefix = next(p for p in (".".join(parts[:k]) for k in range(1, len(parts) + 1))
-                      if all(n in frozen for n in names if n == p or n.startswith(p + ".")))
-        groups[prefix] = groups.get(prefix, 0) + names[name].numel()
-    return {"total": sum(p.numel() for p in names.values()), "trainable_by_stage": by_stage,
-            "trainable_union": sum(names[n].numel() for n in union),
-            "trainable_largest_stage": max(by_stage.values()), "frozen_at_build": groups}
-
-
-def _trains(stage: Stage, name: str, frozen: set[str]) -> bool:
-    """Whether ``stage`` trains parameter ``name``: one of its name prefixes, never one frozen at build time."""
-    return name not in frozen and any(name.startswith(prefix) for prefix in stage.trains)
+def _save(run: _Run, pos: Position, optimizer, scheduler) -> None:
+    """Checkpoint the run at ``pos`` (:func:`jscgc.checkpoints.save_checkpoint`)."""
+    record = {"plan": run.plan, "train_config": dataclasses.asdict(run.config), "system_config": run.system_config}
+    save_checkpoint(run.out, pos, run.system, optimizer, scheduler, run.data_gen, record, run.config.keep_checkpoints)
 
 
 def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[nn.Parameter]:
-    """Exactly the stage's parameters (:func:`_trains`) require grad."""
+    """Exactly the stage's parameters (:func:`jscgc.plan.trains`) require grad."""
     params = []
     for name, p in system.named_parameters():
-        on = _trains(stage, name, frozen)
+        on = trains(stage, name, frozen)
         p.requires_grad_(on)
         if on:
             params.append(p)
@@ -395,12 +176,12 @@ def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tupl
     total = torch.zeros((), device=acc.device)
     for j in range(config.accumulation):
         k = acc.process_index * config.accumulation + j
-        gen = _chunk_generator(config, step, k, acc.device)
-        snr = _draw_snr(config, micro, gen, acc.device)
+        gen = chunk_generator(config.seed, step, k, acc.device)
+        snr = draw_snr(config.snr_db, micro, gen, acc.device)
         sync = j == config.accumulation - 1 or acc.num_processes == 1
         with nullcontext() if sync else acc.no_sync(objective):
             with acc.autocast():
-                loss = objective(_part(batch, k, micro, acc.device), snr, gen)
+                loss = objective(micro_batch(batch, k, micro, acc.device), snr, gen)
             acc.backward(loss / config.accumulation)
         total += loss.detach().float() / config.accumulation
     loss = acc.reduce(total, reduction="mean") if acc.num_processes > 1 else total
@@ -416,7 +197,7 @@ def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tupl
     return float(loss), taken
 
 
-def _note_skipped(run: _Run, pos: _Position, loss: float) -> None:
+def _note_skipped(run: _Run, pos: Position, loss: float) -> None:
     """Record a skipped step (1-based) and say so; stop after MAX_NONFINITE skipped in a row."""
     pos.skipped.append(pos.step + 1)
     run.bar.write(f"{run.desc}: step {pos.step + 1} skipped (loss {loss:.4g}, or its gradient, is not finite)")
@@ -426,11 +207,12 @@ def _note_skipped(run: _Run, pos: _Position, loss: float) -> None:
                                  f"loss or gradient (last loss {loss}); lower the learning rate or check the data")
 
 
-def _run_stage(run: _Run, stage: Stage, steps: int, pos: _Position, extra: dict | None, frozen: set[str]) -> int:
+def _run_stage(run: _Run, stage: Stage, steps: int, pos: Position, extra: dict | None, frozen: set[str]) -> int:
     """Run (the rest of) one stage from ``pos``; returns its trainable parameter count."""
     params = _make_trainable(run.system, stage, frozen)
     optimizer = torch.optim.AdamW(params, lr=run.config.lr, weight_decay=run.config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(run.config, steps))
+    factor = lr_factor(steps, run.config.warmup, run.config.lr_schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if extra is not None and 0 < pos.stage_step < steps:
         optimizer.load_state_dict(extra["optimizer"])
         scheduler.load_state_dict(extra["scheduler"])
@@ -489,7 +271,8 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
                torch.Generator().manual_seed(config.seed * 1_000_003), desc)
     built = {name: p.requires_grad for name, p in system.named_parameters()}
     system.to(acc.device)
-    pos, extra = _resume(run, resume)
+    pos, extra = (Position(), None) if run.out is None else resume_checkpoint(
+        run.out, system, run.data_gen, config, run.plan, resume)
     run.bar = tqdm(total=config.steps, initial=pos.step, desc=desc, leave=False, dynamic_ncols=True,
                    disable=not config.progress or not acc.is_main_process)
     records = []

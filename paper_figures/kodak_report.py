@@ -63,7 +63,7 @@ def _trainable_by_stage(method: str, preset: str) -> dict:
     from jscgc.latents import load_extractor
     from jscgc.methods import build_method
     from jscgc.presets import get_preset
-    from jscgc.train import trainable_counts
+    from jscgc.plan import trainable_counts
 
     return trainable_counts(build_method(method, get_preset(preset), load_extractor("taef2")))
 

@@ -13,13 +13,14 @@ from torch import nn
 from theory.tasks import sphere_source
 from experiments.toy_manifold import Config, evaluate
 from jscgc.baselines import NECST, DiffJSCC
+from jscgc.checkpoints import load_trained
 from jscgc.channels import BSC, bsc_crossover_for_snr
 from jscgc.data import manifold_source
 from jscgc.latents import TAEF2
 from jscgc.methods import METHODS, ToySpec, build_method, build_toy
 from jscgc.metrics import available_metrics, evaluate_images
 from jscgc.presets import get_preset
-from jscgc.train import TrainConfig, load_trained, train
+from jscgc.train import TrainConfig, train
 from jscgc.types import Dial
 
 X = torch.tensor([0.3, -0.5])

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from jscgc import metrics as M
+from jscgc.metrics import pixel
 
 
 def image(seed=0, size=(2, 3, 64, 64)):
@@ -90,10 +91,10 @@ def test_ms_ssim_every_side_from_32_to_200_runs_and_matches_torchmetrics_where_i
 def test_separable_blur_is_torchmetrics_gaussian_conv():
     """The separable window filter equals one grouped 11x11 conv2d with the outer-product kernel."""
     x = torch.rand(2, 3, 40, 37, dtype=torch.float64)
-    g = torch.tensor(M._gaussian_window(), dtype=torch.float64)
+    g = torch.tensor(pixel._gaussian_window(), dtype=torch.float64)
     kernel = (g[:, None] * g[None, :]).expand(3, 1, 11, 11)
-    assert abs(sum(M._gaussian_window()) - 1) < 1e-12 and g[5] == g.max()
-    assert torch.allclose(M._separable_blur(x, M._gaussian_window()), F.conv2d(x, kernel, groups=3), atol=1e-14)
+    assert abs(sum(pixel._gaussian_window()) - 1) < 1e-12 and g[5] == g.max()
+    assert torch.allclose(pixel._separable_blur(x, pixel._gaussian_window()), F.conv2d(x, kernel, groups=3), atol=1e-14)
 
 
 @pytest.mark.parametrize("side,scales", [(96, 4), (41, 2), (43, 2), (81, 3), (98, 4), (161, 4), (175, 4)])
@@ -194,13 +195,17 @@ def test_unavailable_metrics_are_named_not_invented(monkeypatch, tmp_path):
 
 
 def test_one_table_describes_every_metric():
+    import importlib
     import json
 
     for name, m in M.METRICS.items():
         assert m.name == name and m.kind in ("image", "set") and m.better in ("higher", "lower", "one")
         assert m.needs in ("", "extractor", "lpips", "dists", "dino", "fid") and m.input_range == (0.0, 1.0) and m.label
         assert json.loads(json.dumps(m.describe()))["kind"] == m.kind
-    assert M.METRICS["psnr_lp8"].describe()["function"] == "jscgc.metrics.lowpass_psnr(factor=8)"
+    text = M.METRICS["psnr_lp8"].describe()["function"]             # names the function where it lives
+    assert text == "jscgc.metrics.pixel.lowpass_psnr(factor=8)"
+    module, _, function = text.split("(")[0].rpartition(".")
+    assert getattr(importlib.import_module(module), function) is M.lowpass_psnr
     ready, missing = M.available_metrics(["psnr_lp8", "latent_fd"])
     assert missing == {"latent_fd": "latent_fd needs the TAEF2 extractor"}
     x = image()

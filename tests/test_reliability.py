@@ -1,5 +1,5 @@
 """Runs that are killed, fed damaged files or started twice end in one clear line or a correct result:
-validated reads of every stored file (jscgc.io.read_json, jscgc.train.check_checkpoint), the per-folder
+validated reads of every stored file (jscgc.io.read_json, jscgc.checkpoints.check_checkpoint), the per-folder
 lock, the completion marker, and kodak.py's --overwrite with a --checkpoint inside --out."""
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sys
 import pytest
 import torch
 
+from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained
 from jscgc.data import ring
 from jscgc.io import DamagedFile, FolderBusy, FolderLock, is_complete, mark_complete, read_json
 from jscgc.methods import ToySpec, build_toy
-from jscgc.train import TrainConfig, check_checkpoint, latest_checkpoint, load_trained, train
+from jscgc.train import TrainConfig, train
 
 CFG = TrainConfig(steps=6, batch_size=8, lr=1e-2, snr_db=[0.0, 10.0], progress=False, checkpoint_every=3, seed=1)
 

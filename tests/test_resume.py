@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from jscgc import AWGN, JSCGC
+from jscgc.checkpoints import latest_checkpoint, load_trained
 from jscgc.data import ring
 from jscgc.encoders import MLPEncoder
 from jscgc.generators import MLPVelocity
 from jscgc.methods import ToySpec, build_toy
-from jscgc.train import TrainConfig, latest_checkpoint, load_trained, train
+from jscgc.train import TrainConfig, train
 from jscgc.types import Dial
 
 CFG = TrainConfig(steps=20, batch_size=16, accumulation=2, lr=1e-2, lr_schedule="cosine", warmup=3,

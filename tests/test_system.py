@@ -2,12 +2,13 @@ import pytest
 import torch
 
 from jscgc import AWGN, JSCGC, MSEReconstruction, RayleighBlockFading
+from jscgc.checkpoints import latest_checkpoint, load_weights
 from jscgc.data import ring
 from jscgc.decoders import MLPDecoder
 from jscgc.encoders import MLPEncoder
 from jscgc.generators import MLPVelocity
 from jscgc.registry import build
-from jscgc.train import TrainConfig, latest_checkpoint, load_weights, train
+from jscgc.train import TrainConfig, train
 from jscgc.types import Dial
 
 
@@ -157,7 +158,7 @@ def test_oneshot_prior_and_mse_stage():
 
 
 def test_plan_steps_add_up_and_bad_plans_are_refused():
-    from jscgc.train import stage_steps
+    from jscgc.plan import stage_steps
     from jscgc.types import Stage
 
     def plan(*shares):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from jscgc import AWGN, JSCGC
+from jscgc.checkpoints import latest_checkpoint, load_weights
 from jscgc.encoders.mamba import MambaJSCCEncoder
 from jscgc.flow import euler_sample
 from jscgc.generators.zimage import CAAdapter, ZImageVelocity, build_backbone
@@ -13,7 +14,7 @@ from jscgc.latents import IdentityLatent
 from jscgc.methods import METHODS, build_method, meta_parameter_counts
 from jscgc.presets import get_preset
 from jscgc.system import Received
-from jscgc.train import TrainConfig, load_weights, latest_checkpoint, train
+from jscgc.train import TrainConfig, train
 
 C, H, W = 4, 8, 12
 
