@@ -187,8 +187,8 @@ def _toy_decoder(spec: ToySpec) -> MLPDecoder:
 def _jscgc_image(preset: Preset, extractor: nn.Module, recipe: RecipeConfig) -> nn.Module:
     enc = mamba_encoder(preset, extractor)
     velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-    inner = JSCGC(enc, symbol_channel(preset.channel), velocity, _latent_shape(preset, extractor), preset.time_schedule,
-                  **recipe.jscgc_kwargs())
+    inner = JSCGC(enc, symbol_channel(preset.channel), velocity, _latent_shape(preset, extractor),
+                  preset.time_schedule, **recipe.jscgc_kwargs())
     return LatentSystem(inner, extractor, pixel_loss=recipe.mse_share > 0 and recipe.mse_loss == "pixel",
                         anchor_lowpass=recipe.anchor_lowpass)
 
@@ -251,7 +251,8 @@ class _DiffJSCC:
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc, dec = _cnn_parts(preset)
         velocity = zimage_receiver(preset, extractor, (extractor.channels + 1) // 2, stride=1)
-        return DiffJSCC(MSEReconstruction(enc, symbol_channel(preset.channel), dec), velocity, extractor, preset.time_schedule)
+        stage1 = MSEReconstruction(enc, symbol_channel(preset.channel), dec)
+        return DiffJSCC(stage1, velocity, extractor, preset.time_schedule)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:

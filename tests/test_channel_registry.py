@@ -263,3 +263,27 @@ def test_the_codebook_mi_uses_the_channels_law(lossy):
     got = estimate_mi(system, "cjscc", src, 5.0, cfg, seed=3)
     want = estimate_mi(system, "cjscc", src, 5.0 - 10 * math.log10(2), Config(**{**cfg.__dict__, "channel": "awgn"}), 3)
     assert got.bits == pytest.approx(want.bits, abs=1e-9)
+
+
+def test_a_channel_of_unknown_law_gets_no_mi_estimate_only_its_capacity():
+    """A channel registered with gaussian=False: the toy reports NaN for I(X; Ŷ) and the capacity as its
+    upper end, instead of Gaussian-channel numbers."""
+    from experiments.toy_channel import estimate_mi
+    from experiments.toy_config import Config
+
+    name = "clipped-test"
+    register_channel(name, "symbols", lambda: _Clipped(), lambda snr_db: 1.0, gaussian=False, replace=True)
+    try:
+        src = sphere_source(1, 2, 1)
+        system = build_toy("cjscc", ToySpec(src.m, src.n_symbols, hidden=8, encoder_hidden=8, channel=name)).eval()
+        cfg = Config(snrs=[5.0], methods=["cjscc"], train_steps=1, batch_size=1, lr=1, hidden=8, euler_steps=1,
+                     eval_n=1, mi_batch=64, mi_batches=1, per_snr=False, seed=0, workers=1, channel=name)
+        mi = estimate_mi(system, "cjscc", src, 5.0, cfg, seed=0)
+        assert math.isnan(mi.bits) and mi.low == 0.0 and mi.high == 1.0
+    finally:
+        CHANNELS.pop(name)
+
+
+class _Clipped(nn.Module):
+    def forward(self, z, snr_db, generator=None):
+        return ChannelOutput(AWGN()(z, snr_db, generator).received.clamp(-1, 1))
