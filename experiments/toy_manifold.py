@@ -2,34 +2,35 @@
 
 For each source (S¹ ⊂ R², S² ⊂ R³, S⁴ ⊂ R⁶ and 16 Fibonacci points on S²) this trains, with the
 package's one training loop, each method of the shared registry (:mod:`jscgc.methods`, ``--methods``;
-by default the toy JSCGC — encoder → AWGN → flow generator, Eq. 10 — and the CJSCC MSE reference
-with the same encoder; also ``mambajscc``, ``diffjscc`` and ``necst``), then at every SNR:
+by default the toy JSCGC — encoder → channel → flow generator, Eq. 10 — and the CJSCC MSE reference
+with the same encoder; also ``mambajscc``, ``diffjscc`` and ``necst``) over the channel ``--channel``
+(:mod:`jscgc.channel_registry`, AWGN by default; results.csv and config.json record it), then at every SNR:
   * estimates I(X; Ŷ) — exact Monte Carlo for the codebook, the InfoNCE/leave-one-out sandwich
-    for continuous sources (the channel law is known), the exact BSC formula for NECST's bits —
-    and the capacity bound;
+    for continuous sources (the channel law is known), the exact BSC/BEC formula for NECST's bits —
+    and the channel's capacity bound (:mod:`experiments.toy_channel`, which says what each channel gets);
   * samples x̂ with the Euler sampler (Eq. 14) and measures P_e(δ), the empirical δ at
     P_e = p with a distribution-free 95% CI, the distance of x̂ to the data support and the MSE;
   * computes the paper's δ* (C = Vol/ω_d), the rigorous finite-p δ*_p (C the valid lower envelope
     of 1/P_max with ball centres anywhere, written as ``C_rigorous``) and the continuum-Fano δ*;
     ``bound_holds`` says the rigorous bounds are not violated at the CI ends most favourable to the data;
   * measures the receiver against the Bayes-optimal receivers of the trained encoder (exact over the
-    codebook, SNIS on the spheres; docs/theory.md, 'The Bayes-optimal references'): MMSE, the exact
-    posterior sampler's MSE (2 · MMSE) and δ_emp, MAP's δ_emp, and the sliced-W₂ distance between the
-    receiver's samples and exact posterior samples for the same ŷ.
+    codebook, SNIS on the spheres; docs/theory.md, 'The Bayes-optimal references'; AWGN only): MMSE, the
+    exact posterior sampler's MSE (2 · MMSE) and δ_emp, MAP's δ_emp, and the sliced-W₂ distance between
+    the receiver's samples and exact posterior samples for the same ŷ.
 It adds docs/theory.md, 'The negative control' (16 points, biorthogonal code, 8 real uses,
-15 dB, exact MAP decoder): the paper's δ* is violated, the rigorous bound is not. The bookkeeping
+15 dB AWGN, exact MAP decoder): the paper's δ* is violated, the rigorous bound is not. The bookkeeping
 lives in :mod:`theory.check`, the sources and posteriors in :mod:`theory.tasks` and
 :mod:`theory.bayes`; this runner trains, samples and pulls arrays out of the systems.
 
-Every input is checked before anything is trained or written (one line ``toy_manifold: …``, exit 2).
-Two runs with the same arguments write byte-identical ``results.csv``, ``pe_curves.csv``,
-``samples.csv`` and ``config.json``; times go to ``timings.json``.
+Every input is checked before anything is trained or written (one line ``toy_manifold: …``, exit 2;
+:mod:`experiments.toy_config`). Two runs with the same arguments write byte-identical ``results.csv``,
+``pe_curves.csv``, ``samples.csv`` and ``config.json``; times go to ``timings.json``.
 
 By default each model is trained once over SNR ∈ [min, max] of the sweep (the receiver is told
 the SNR), which fits the 2-core time budget; ``--per-snr`` trains one model per SNR instead.
 
     python experiments/toy_manifold.py [--quick] [--methods jscgc,cjscc,mambajscc,diffjscc,necst]
-                                       [--out results/toy_manifold] [--help]
+                                       [--channel awgn] [--out results/toy_manifold] [--help]
 """
 from __future__ import annotations
 
@@ -37,12 +38,9 @@ import time
 
 STARTED = time.perf_counter()  # the printed wall time includes the imports below
 
-import argparse  # noqa: E402
 import concurrent.futures as cf  # noqa: E402
 import dataclasses  # noqa: E402
-import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -54,79 +52,28 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jscgc.channels import bsc_crossover_for_snr  # noqa: E402
+from experiments.toy_channel import awgn_law, capacity, estimate_mi  # noqa: E402
+from experiments.toy_config import DEFAULT_METHODS, Config, parse_args  # noqa: E402, F401
+from jscgc.channel_registry import channel_capacity  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402  (one line ``toy_manifold: …``, exit 2)
-from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in, unwritable_reason  # noqa: E402
+from jscgc.io import atomic_save, atomic_write_json, run_in  # noqa: E402
 from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
 from jscgc.train import TrainConfig, train  # noqa: E402
-from jscgc.types import Received  # noqa: E402
-from jscgc.types import Dial  # noqa: E402
-from theory.check import (MIInterval, bound_rows, capacity_bits, mi_of_bits,  # noqa: E402
-                          mi_of_codebook, mi_of_samples, reference_values)
+from jscgc.types import Dial, Received  # noqa: E402
+from theory.check import bound_rows, mi_of_codebook, reference_values  # noqa: E402
 from theory.tasks import ToySource, awgn_sigma, default_sources, map_control, posterior  # noqa: E402
 
-DEFAULT_METHODS = "jscgc,cjscc"
 PS = (0.05, 0.1, 0.2)
 ORDER = {"results": ["manifold", "decoder", "snr_db", "p"], "pe_curves": ["manifold", "decoder", "snr_db", "delta"],
          "samples": ["manifold", "decoder", "snr_db", "i"]}
 """The row order of each CSV (a fixed order, whatever order the workers finish in)."""
 
 
-@dataclasses.dataclass
-class Config:
-    snrs: list[float]
-    methods: list[str]
-    train_steps: int
-    batch_size: int
-    lr: float
-    hidden: int
-    euler_steps: int
-    eval_n: int
-    mi_batch: int
-    mi_batches: int
-    per_snr: bool
-    seed: int
-    workers: int
-    ref_n: int = 256        # ŷ per (sphere, SNR) for the SNIS references (the codebook uses all)
-    sw_n: int = 8           # ŷ per (source, SNR) for the sliced-W₂ distance
-    sw_samples: int = 64    # receiver and exact posterior samples per such ŷ
-
-
 def build_system(method: str, src: ToySource, cfg: Config):
     """The toy system of a registered method (MLP parts; batch-average power, see
     docs/design.md, 'Symbols and power')."""
-    return build_toy(method, ToySpec(src.m, src.n_symbols, hidden=cfg.hidden))
-
-
-def _crossover(method: str, snr: float) -> float | None:
-    """The BSC crossover a binary method's bits see at ``snr``; None for an AWGN method."""
-    return bsc_crossover_for_snr(snr) if METHODS[method].binary else None
-
-
-def capacity(method: str, src: ToySource, snr: float) -> float:
-    """Capacity of the method's channel: n complex AWGN uses, or 2n BSC uses (Gray QPSK: two bits per
-    complex use) for a binary method."""
-    uses = 2 * src.n_symbols if METHODS[method].binary else src.n_symbols
-    return capacity_bits(uses, snr, _crossover(method, snr))
-
-
-def estimate_mi(system, method: str, src: ToySource, snr: float, cfg: Config,
-                seed: int) -> MIInterval:
-    """(mi, low, high) in bits for the trained encoder at ``snr``: the codes (or bits) come from
-    the system, the estimate from :mod:`theory.check`."""
-    n = cfg.mi_batch * cfg.mi_batches
-    with torch.no_grad():
-        if METHODS[method].binary:  # deterministic bits (eval mode) over the BSC matched to the SNR
-            x = torch.as_tensor(src.sample(n, seed + 1), dtype=torch.float32)
-            bits = system.send_bits(system.bit_logits(x)).flatten(1).numpy()   # (N, 2n)
-            return mi_of_bits(bits, _crossover(method, snr))
-        if src.points is not None:
-            codes = system.encoder(torch.as_tensor(src.points, dtype=torch.float32)).flatten(1).numpy()
-            return mi_of_codebook(codes, awgn_sigma(snr), seed)
-        x = torch.as_tensor(src.sample(n, seed + 1), dtype=torch.float32)
-        codes = system.encoder(x).flatten(1).numpy()
-    return mi_of_samples(codes, awgn_sigma(snr), cfg.mi_batch, seed, capacity_bits(src.n_symbols, snr))
+    return build_toy(method, ToySpec(src.m, src.n_symbols, hidden=cfg.hidden, channel=cfg.channel))
 
 
 def code_map(system, x: torch.Tensor):
@@ -158,8 +105,8 @@ def references(system, method: str, src: ToySource, snr: float, cfg: Config, x: 
     on the first ``ref_n`` ŷ of the evaluation batch (all of them for the codebook, whose posterior is
     exact and cheap). ``mse_gap`` is the receiver's MSE (``mse``, whole batch) over that of the optimum
     of its kind: the exact posterior sampler (2 · MMSE) for a sampling receiver, the MMSE for a
-    deterministic one. Binary methods (BSC) get no references."""
-    if METHODS[method].binary:
+    deterministic one. Binary methods and channels other than AWGN in law get no references."""
+    if METHODS[method].binary or not awgn_law(cfg.channel):
         return {}, [{} for _ in PS]
     n = len(x) if src.points is not None else min(cfg.ref_n, len(x))
     rng = np.random.default_rng(seed + 11)
@@ -185,8 +132,8 @@ def evaluate(system, method: str, src: ToySource, snr: float, cfg: Config, seed:
     err = np.linalg.norm(xh - x, axis=1)
     mi, mi_lo, mi_hi = estimate_mi(system, method, src, snr, cfg, seed)
     common = {"manifold": src.name, "d": src.d, "m": src.m, "n_symbols": src.n_symbols,
-              "snr_db": snr, "decoder": method, "mi_bits": mi, "mi_bits_low": mi_lo,
-              "mi_bits_high": mi_hi, "capacity_bits": capacity(method, src, snr),
+              "snr_db": snr, "decoder": method, "channel": cfg.channel, "mi_bits": mi, "mi_bits_low": mi_lo,
+              "mi_bits_high": mi_hi, "capacity_bits": capacity(method, src, snr, cfg.channel),
               "C_paper": src.C, "diameter": src.diameter,
               "dist_to_manifold_median": float(np.median(src.distance(xh))),
               "mse": float(np.mean(np.sum((xh - x) ** 2, axis=1)))}
@@ -232,99 +179,18 @@ def run_job(job):
 
 def negative_control(seed: int = 0, n: int = 200_000) -> list[dict]:
     """Rows of the negative control (:func:`theory.tasks.map_control`): 16 Fibonacci points on S²,
-    biorthogonal code on 8 real uses, 15 dB, exact MAP decoder."""
+    biorthogonal code on 8 real uses, 15 dB, exact MAP decoder; over AWGN whatever ``--channel`` says."""
     ctrl = map_control(seed, n)
     src = ctrl.source
     mi = mi_of_codebook(ctrl.code, ctrl.sigma, seed, n=50000)
     common = {"manifold": "codebook16_S2_map_control", "d": src.d, "m": src.m,
-              "n_symbols": src.n_symbols, "snr_db": ctrl.snr_db, "decoder": "map", "mi_bits": mi.bits,
-              "mi_bits_low": mi.low, "mi_bits_high": mi.high,
-              "capacity_bits": capacity_bits(src.n_symbols, ctrl.snr_db), "C_paper": src.C,
+              "n_symbols": src.n_symbols, "snr_db": ctrl.snr_db, "decoder": "map", "channel": "awgn",
+              "mi_bits": mi.bits, "mi_bits_low": mi.low, "mi_bits_high": mi.high,
+              "capacity_bits": src.n_symbols * channel_capacity("awgn", ctrl.snr_db), "C_paper": src.C,
               "diameter": src.diameter, "dist_to_manifold_median": float(np.median(src.distance(ctrl.x_hat))),
               "mse": float(np.mean(ctrl.err ** 2))}
     return [{**common, **r, "final_loss": float("nan")}
             for r in bound_rows(ctrl.err, mi.bits, mi.high, src, PS)]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are UsageErrors (one line, exit 2, no usage block)."""
-
-    def error(self, message):
-        raise UsageError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/toy_manifold", help="output folder (default %(default)s)")
-    p.add_argument("--snr", type=float, nargs="*", default=[-5, 0, 5, 10, 15, 20], help="SNRs in dB")
-    p.add_argument("--methods", default=DEFAULT_METHODS,
-                   help=f"comma list from {','.join(METHODS)} (default %(default)s)")
-    p.add_argument("--train-steps", type=int, default=700, help="optimiser steps per model")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--hidden", type=int, default=128, help="width of the generator/decoder MLP")
-    p.add_argument("--euler-steps", type=int, default=16, help="Euler steps of the sampler")
-    p.add_argument("--eval-n", type=int, default=4000, help="test samples per (source, SNR)")
-    p.add_argument("--mi-batch", type=int, default=4096, help="reference batch of the MI sandwich")
-    p.add_argument("--mi-batches", type=int, default=2, help="batches of the MI sandwich")
-    p.add_argument("--ref-n", type=int, default=256, help="ŷ per (sphere, SNR) for the SNIS references")
-    p.add_argument("--sw-n", type=int, default=8, help="ŷ per (source, SNR) for the sliced-W₂ distance")
-    p.add_argument("--sw-samples", type=int, default=64, help="samples per ŷ for the sliced-W₂ distance")
-    p.add_argument("--per-snr", action="store_true", help="train one model per SNR (slower)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="parallel training processes")
-    p.add_argument("--quick", action="store_true", help="reduced run for tests (3 SNRs, short training)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
-    p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
-    return p
-
-
-def _check_numbers(args) -> list[str]:
-    """The methods, SNRs and counts are usable; returns the methods."""
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = sorted({m for m in methods if m not in METHODS})
-    if bad or not methods or len(set(methods)) != len(methods):
-        raise UsageError(f"--methods {args.methods!r}: expected distinct names from {','.join(METHODS)}"
-                         + (f" (unknown: {','.join(bad)})" if bad else ""))
-    if not args.snr or not all(math.isfinite(s) for s in args.snr) or len(set(args.snr)) != len(args.snr):
-        raise UsageError(f"--snr {' '.join(map(str, args.snr)) or '(none)'}: expected distinct finite SNRs in dB")
-    least = {"--train-steps": (args.train_steps, 1), "--batch-size": (args.batch_size, 1),
-             "--hidden": (args.hidden, 1), "--euler-steps": (args.euler_steps, 1), "--eval-n": (args.eval_n, 1),
-             "--mi-batch": (args.mi_batch, 2), "--mi-batches": (args.mi_batches, 1), "--ref-n": (args.ref_n, 1),
-             "--sw-n": (args.sw_n, 1), "--sw-samples": (args.sw_samples, 2), "--workers": (args.workers, 1)}
-    for name, (value, low) in least.items():
-        if value < low:
-            raise UsageError(f"{name} {value}: expected an integer >= {low}")
-    if not (math.isfinite(args.lr) and args.lr > 0) or args.seed < 0:
-        raise UsageError(f"--lr {args.lr} / --seed {args.seed}: expected a positive finite rate and a seed >= 0")
-    return methods
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    """``out`` is (or can be made) a folder we can write in, holding no results unless ``overwrite``.
-    Writability is tried (a temporary folder in the nearest existing ancestor, then removed), since
-    permission bits say nothing when running as root."""
-    if is_complete(out) and not overwrite:
-        raise UsageError(f"{out} holds a finished run ({out / 'complete.json'} exists); pass --overwrite or another --out")
-    why = unwritable_reason(out)
-    if why:
-        raise UsageError(f"--out {out}: {why}")
-
-
-def parse_args(argv) -> tuple[argparse.Namespace, Config]:
-    """Parse and check every input (raises UsageError); nothing is written here."""
-    args = _parser().parse_args(argv)
-    if args.quick:
-        args.snr, args.train_steps, args.eval_n, args.mi_batch = [-5.0, 5.0, 20.0], 400, 1500, 1024
-    methods = _check_numbers(args)
-    _check_out(Path(args.out), args.overwrite)
-    cfg = Config(snrs=[float(s) for s in args.snr], methods=methods, train_steps=args.train_steps,
-                 batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-                 euler_steps=args.euler_steps, eval_n=args.eval_n, mi_batch=args.mi_batch,
-                 mi_batches=args.mi_batches, ref_n=args.ref_n, sw_n=args.sw_n, sw_samples=args.sw_samples,
-                 per_snr=args.per_snr, seed=args.seed, workers=args.workers)
-    return args, cfg
 
 
 def make_jobs(cfg: Config) -> list[tuple]:
@@ -379,7 +245,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     """Check every input, train and evaluate, write the results and figures; 2 on a bad input."""
     started = time.perf_counter() if started is None else started
     try:
-        args, cfg = parse_args(argv)
+        args, cfg = parse_args(argv, __doc__)
     except UsageError as err:
         print(f"toy_manifold: {err}", file=sys.stderr)
         return 2

@@ -8,7 +8,8 @@ real component. The SNR is an argument of every call, so one channel object serv
 
 AWGN and Rayleigh block fading are differentiable in their input (paper Eq. 11: the
 gradient of the loss reaches the encoder through the channel). BSC and BEC act on bits
-for NECST-style codes (Choi et al., ICML 2019).
+for NECST-style codes (Choi et al., ICML 2019). Which channel a method is built with is a name in
+:mod:`jscgc.channel_registry`.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from jscgc.types import ChannelOutput
 
 __all__ = [
     "db_to_linear", "linear_to_db", "noise_variance", "power_normalize", "symbol_power",
-    "AWGN", "RayleighBlockFading", "ChannelOutput", "equalize", "BSC", "BEC", "ERASED",
-    "bsc_crossover_for_snr", "qpsk", "as_complex", "as_real",
+    "AWGN", "RayleighBlockFading", "ZeroForcedRayleigh", "ChannelOutput", "equalize", "BSC", "FadingBSC",
+    "BEC", "ERASED", "bsc_crossover_for_snr", "rayleigh_bsc_crossover", "qpsk", "as_complex", "as_real",
 ]
 
 ERASED = 0.5
@@ -173,6 +174,22 @@ def equalize(received: torch.Tensor, gain: torch.Tensor, snr_db: torch.Tensor | 
     raise ValueError(f"equalize: method must be 'mmse' or 'zf', got {method!r}")
 
 
+class ZeroForcedRayleigh(nn.Module):
+    """Rayleigh block fading zero-forced at the receiver's front end: y / h = z + w / h, returned without
+    the gain (the receiver gets the equalised symbols only; ``CommSystem.transmit`` equalises a channel
+    that returns a gain by MMSE instead). Args: block_size as :class:`RayleighBlockFading`."""
+
+    def __init__(self, block_size: int | None = None):
+        super().__init__()
+        self.fading = RayleighBlockFading(block_size)
+
+    def forward(self, z: torch.Tensor, snr_db: torch.Tensor | float,
+                generator: torch.Generator | None = None) -> ChannelOutput:
+        """Args: z (B, n, 2); snr_db scalar or (B,). Returns ChannelOutput(y / h of z's shape)."""
+        out = self.fading(z, snr_db, generator)
+        return ChannelOutput(equalize(out.received, out.gain, snr_db, "zf"))
+
+
 def _check_prob(p: float, name: str) -> None:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: expected a probability in [0, 1], got {p}")
@@ -216,6 +233,22 @@ class BSC(nn.Module):
         return ChannelOutput(torch.where(flips, 1 - bits, bits))
 
 
+class FadingBSC(BSC):
+    """The BSC a bit sees when sent as hard-decision Gray QPSK over Rayleigh fading with CSI at the
+    receiver, the bits interleaved over independent fades (a memoryless channel): crossover
+    E_h[Q(|h| √SNR)] = ½ (1 − √(SNR / (2 + SNR))) per sample (:func:`rayleigh_bsc_crossover`)."""
+
+    def __init__(self):
+        super().__init__(None)
+
+    def crossover(self, snr_db: torch.Tensor | float | None, bits: torch.Tensor) -> torch.Tensor:
+        """The fading-averaged crossover per sample, shape (B, 1, ..., 1)."""
+        if snr_db is None:
+            raise ValueError("FadingBSC is matched to an SNR: pass snr_db")
+        s = db_to_linear(_per_sample(snr_db, bits, "snr_db"))
+        return 1 / ((2 + s) * (1 + torch.sqrt(s / (2 + s))))   # ½ (1 − r) = ½ (1 − r²) / (1 + r), r² = s / (2 + s)
+
+
 class BEC(nn.Module):
     """Binary erasure channel: each bit is erased (set to ``ERASED`` = 0.5) with probability ``e``.
     The SNR argument is accepted for the common channel call and does not change ``e``."""
@@ -248,3 +281,11 @@ def bsc_crossover_for_snr(snr_db: float) -> float:
     and Q(x) = erfc(x/√2)/2 gives p = erfc(√(SNR/2))/2.
     """
     return 0.5 * math.erfc(math.sqrt(db_to_linear(snr_db) / 2))
+
+
+def rayleigh_bsc_crossover(snr_db: float) -> float:
+    """Per-bit error of hard-decision Gray QPSK over Rayleigh fading h ~ CN(0, 1) with CSI at SNR per
+    complex symbol: E[Q(|h| √SNR)] over |h|² ~ Exp(1), the classical ½ (1 − √(γ / (1 + γ))) with the mean
+    SNR per bit γ = SNR / 2, written without the cancellation at high SNR."""
+    s = db_to_linear(snr_db)
+    return 1.0 / ((2 + s) * (1 + math.sqrt(s / (2 + s))))

@@ -6,7 +6,10 @@ shared calls (``transmit``, ``plan``, ``receive``), once for images in [0, 1] (`
 scale) and once for the toy manifolds' vectors (``toy``, MLP parts). Training goes through
 :func:`jscgc.train.train` (the one loop, running the system's plan), evaluation through the same sampler,
 SNRs, CBR accounting and metrics for all. Every method sends the same number n of complex channel
-uses at the same SNR per symbol (tests check it).
+uses at the same SNR per symbol (tests check it). The channel is the one named by ``Preset.channel`` /
+``ToySpec.channel`` (:mod:`jscgc.channel_registry`; AWGN by default, as in the table): a symbol method
+refuses a bits channel; NECST sends its bits over a bits channel, or over the binary counterpart of a
+symbol channel (AWGN: the BSC matched to the SNR, as below).
 
 =========== ================================================================================
 name        what (images; on toy vectors the CNN/Mamba encoders and decoders become MLPs)
@@ -35,7 +38,7 @@ from torch import nn
 
 from jscgc.baselines import NECST, DiffJSCC
 from jscgc.cbr import symbols_per_token
-from jscgc.channels import AWGN, BSC
+from jscgc.channel_registry import bit_channel, check_channel, check_pairing, symbol_channel
 from jscgc.decoders.cnn import CNNDecoder
 from jscgc.decoders.mlp import MLPDecoder
 from jscgc.decoders.oneshot import OneShotDecoder
@@ -63,19 +66,24 @@ class LatentSpec:
 @dataclass(frozen=True)
 class ToySpec:
     """A toy source as the builders see it: data dimension m, complex channel uses n, MLP widths.
-    ``power``: the encoders' power constraint (the toy uses the batch average, see docs/design.md, 'Symbols and power')."""
+    ``power``: the encoders' power constraint (the toy uses the batch average, see docs/design.md, 'Symbols and power');
+    ``channel``: a name of :mod:`jscgc.channel_registry`."""
     dim: int
     n_symbols: int
     hidden: int = 128
     encoder_hidden: int = 64
     power: str = "batch"
+    channel: str = "awgn"
+
+    def __post_init__(self):
+        check_channel(self.channel)
 
 
 @dataclass(frozen=True)
 class Method:
     """A named method. ``image(preset, extractor) -> system`` on images; ``toy(ToySpec) -> system``
     on vectors; ``stochastic``: its receiver samples (several samples per ŷ are meaningful);
-    ``binary``: it sends bits over a binary channel (its MI is that of a BSC, not of the AWGN)."""
+    ``binary``: it sends bits (over a bits channel, or the binary counterpart of a symbol channel)."""
     name: str
     image: Callable[[Preset, nn.Module], nn.Module]
     toy: Callable[[ToySpec], nn.Module]
@@ -102,14 +110,17 @@ def _check(name: str) -> None:
 
 
 def build_method(name: str, preset: Preset, extractor: nn.Module) -> nn.Module:
-    """Build method ``name`` on images at ``preset`` scale (unknown names are an error listing the known)."""
+    """Build method ``name`` on images at ``preset`` scale over ``preset.channel`` (unknown names are an error
+    listing the known; a method that cannot use the channel is one error naming both)."""
     _check(name)
+    check_pairing(name, METHODS[name].binary, preset.channel)
     return METHODS[name].image(preset, extractor)
 
 
 def build_toy(name: str, spec: ToySpec) -> nn.Module:
-    """Build method ``name`` on toy vectors (B, spec.dim)."""
+    """Build method ``name`` on toy vectors (B, spec.dim) over ``spec.channel``."""
     _check(name)
+    check_pairing(name, METHODS[name].binary, spec.channel)
     return METHODS[name].toy(spec)
 
 
@@ -176,8 +187,8 @@ def _toy_decoder(spec: ToySpec) -> MLPDecoder:
 def _jscgc_image(preset: Preset, extractor: nn.Module, recipe: RecipeConfig) -> nn.Module:
     enc = mamba_encoder(preset, extractor)
     velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-    inner = JSCGC(enc, AWGN(), velocity, _latent_shape(preset, extractor), preset.time_schedule,
-                  **recipe.jscgc_kwargs())
+    inner = JSCGC(enc, symbol_channel(preset.channel), velocity, _latent_shape(preset, extractor),
+                  preset.time_schedule, **recipe.jscgc_kwargs())
     return LatentSystem(inner, extractor, pixel_loss=recipe.mse_share > 0 and recipe.mse_loss == "pixel",
                         anchor_lowpass=recipe.anchor_lowpass)
 
@@ -191,7 +202,7 @@ class _JSCGC:
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
-        return JSCGC(_toy_encoder(spec), AWGN(), _toy_velocity(spec), (spec.dim,))
+        return JSCGC(_toy_encoder(spec), symbol_channel(spec.channel), _toy_velocity(spec), (spec.dim,))
 
 
 @_method("jscgc-paper", True, "JSCGC (paper recipe)",
@@ -211,12 +222,13 @@ class _MambaJSCC:
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc = mamba_encoder(preset, extractor)
         net = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
-        return LatentSystem(MSEReconstruction(enc, AWGN(), OneShotDecoder(net)), extractor, pixel_loss=True)
+        return LatentSystem(MSEReconstruction(enc, symbol_channel(preset.channel), OneShotDecoder(net)), extractor,
+                            pixel_loss=True)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
         """The generator's own MLP run once (as on images: the flow network as an MSE decoder)."""
-        return MSEReconstruction(_toy_encoder(spec), AWGN(), OneShotDecoder(_toy_velocity(spec)))
+        return MSEReconstruction(_toy_encoder(spec), symbol_channel(spec.channel), OneShotDecoder(_toy_velocity(spec)))
 
 
 @_method("cjscc", False, "CJSCC (MSE)", "Deep JSCC CNN encoder/decoder on pixels, MSE")
@@ -224,12 +236,12 @@ class _CJSCC:
     @staticmethod
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc, dec = _cnn_parts(preset)
-        return MSEReconstruction(enc, AWGN(), dec)
+        return MSEReconstruction(enc, symbol_channel(preset.channel), dec)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
         """An MLP encoder/decoder pair trained with MSE (Deep JSCC on vectors)."""
-        return MSEReconstruction(_toy_encoder(spec), AWGN(), _toy_decoder(spec))
+        return MSEReconstruction(_toy_encoder(spec), symbol_channel(spec.channel), _toy_decoder(spec))
 
 
 @_method("diffjscc", True, "DiffJSCC-style (two-stage)",
@@ -239,7 +251,8 @@ class _DiffJSCC:
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc, dec = _cnn_parts(preset)
         velocity = zimage_receiver(preset, extractor, (extractor.channels + 1) // 2, stride=1)
-        return DiffJSCC(MSEReconstruction(enc, AWGN(), dec), velocity, extractor, preset.time_schedule)
+        stage1 = MSEReconstruction(enc, symbol_channel(preset.channel), dec)
+        return DiffJSCC(stage1, velocity, extractor, preset.time_schedule)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
@@ -254,11 +267,11 @@ class _NECST:
     @staticmethod
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:
         enc, dec = _cnn_parts(preset, power="none")
-        return NECST(enc, BSC(), dec)
+        return NECST(enc, bit_channel(preset.channel), dec)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
-        return NECST(_toy_encoder(spec, power="none"), BSC(), _toy_decoder(spec))
+        return NECST(_toy_encoder(spec, power="none"), bit_channel(spec.channel), _toy_decoder(spec))
 
 
 def count_parameters(module: nn.Module, trainable: bool = False) -> int:

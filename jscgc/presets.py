@@ -19,12 +19,14 @@
 Every section is a typed dataclass; an override names fields of a section (a dict or an instance), and
 an unknown name is an error that names it. Every encoder token covers ``token_px`` x ``token_px``
 pixels (16: two complex symbols per token at CBR 1/384); :mod:`jscgc.cbr` checks the arithmetic.
+``channel`` names the channel every method is built with (:mod:`jscgc.channel_registry`; AWGN by default).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
+from jscgc.channel_registry import check_channel
 from jscgc.train import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "get_preset", "EncoderConfig", "BackboneConfig", "AdapterConfig",
@@ -138,6 +140,13 @@ class Preset:
     latent_pool: int = 0                # > 0: train on a pool of that many crops drawn once, latents encoded once
     test_downscale: int = 1             # kodak.py's default box-downscale of the test images
     est_seconds_per_step_cpu: float = 1.0   # for the CPU time estimate of kodak.py
+    channel: str = "awgn"               # a name of jscgc.channel_registry (NAME or NAME:VALUE)
+
+    def __post_init__(self):
+        try:
+            check_channel(self.channel)
+        except ValueError as err:
+            raise ValueError(f"preset {self.name}: {err}") from None
 
     def updated(self, **overrides) -> "Preset":
         """This preset with fields replaced. A section takes an instance or a dict of its fields (merged

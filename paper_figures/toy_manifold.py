@@ -33,7 +33,8 @@ LABELS = {**{name: m.label for name, m in METHODS.items()}, "map": "exact MAP (c
 
 
 def _capacity_lines(ax, sub: pd.DataFrame) -> None:
-    """A dotted vertical line at the AWGN capacity of each SNR (no I(X; Ŷ) can exceed it)."""
+    """A dotted vertical line at the channel capacity of each SNR (no I(X; Ŷ) can exceed it), taken from the
+    rows of symbol methods (a binary method's capacity is that of the binary channel its bits see)."""
     awgn = sub[sub.decoder.map(lambda m: m not in METHODS or not METHODS[m].binary)]  # the MAP control too
     caps = awgn.groupby("snr_db").capacity_bits.first()
     for i, (snr, cap) in enumerate(caps.items()):

@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
-from scipy import stats
+from scipy import integrate, stats
 
-from jscgc.channels import (AWGN, BEC, BSC, ERASED, RayleighBlockFading, bsc_crossover_for_snr, qpsk,
-                            db_to_linear, equalize, power_normalize, symbol_power)
+from jscgc.channels import (AWGN, BEC, BSC, ERASED, FadingBSC, RayleighBlockFading, ZeroForcedRayleigh,
+                            bsc_crossover_for_snr, qpsk, db_to_linear, equalize, power_normalize,
+                            rayleigh_bsc_crossover, symbol_power)
 
 
 @settings(max_examples=40, deadline=None)
@@ -128,3 +129,42 @@ def test_bsc_crossover_matches_gray_qpsk_simulation(gen):
     p = bsc_crossover_for_snr(snr_db)
     assert abs(ber - p) < 5 * math.sqrt(p * (1 - p) / (2 * n))
     assert abs(p - stats.norm.sf(math.sqrt(10 ** (snr_db / 10)))) < 1e-12     # Q(sqrt(SNR))
+
+
+def test_zero_forced_rayleigh_is_the_faded_output_divided_by_the_gain():
+    z = power_normalize(torch.randn(6, 8, 2, generator=torch.Generator().manual_seed(0)))
+    out = RayleighBlockFading(4)(z, 3.0, torch.Generator().manual_seed(9))
+    zf = ZeroForcedRayleigh(4)(z, 3.0, torch.Generator().manual_seed(9))
+    assert zf.gain is None                                     # the receiver gets y / h only
+    y, h = (torch.view_as_complex(t.contiguous()) for t in (out.received, out.gain))
+    torch.testing.assert_close(torch.view_as_complex(zf.received.contiguous()), y / h)
+    clean = ZeroForcedRayleigh()(z, 300.0, torch.Generator().manual_seed(1)).received
+    torch.testing.assert_close(clean, z, atol=1e-4, rtol=1e-4)  # noiseless: z back exactly
+
+
+@pytest.mark.parametrize("snr_db", [-3.0, 4.0, 12.0])
+def test_rayleigh_crossover_matches_hard_decision_qpsk_over_fading(snr_db, gen):
+    """Gray QPSK through Rayleigh fading (a new gain per symbol), MMSE-equalised with the CSI, decided
+    by sign: the bit error rate is E[Q(|h| √SNR)] (quadrature over |h|² ~ Exp(1)) = ½ (1 − √(s/(2+s)))."""
+    n = 200000
+    bits = torch.randint(0, 2, (n, 1, 2), generator=gen).double()
+    out = RayleighBlockFading(1)(qpsk(bits), snr_db, gen)
+    decided = (equalize(out.received, out.gain, snr_db) > 0).double()
+    ber = (decided != bits).double().mean().item()
+    p = rayleigh_bsc_crossover(snr_db)
+    assert abs(ber - p) < 5 * math.sqrt(p * (1 - p) / (2 * n))
+    s = 10 ** (snr_db / 10)
+    quad = integrate.quad(lambda g: math.exp(-g) * stats.norm.sf(math.sqrt(g * s)), 0, math.inf)[0]
+    assert p == pytest.approx(quad, rel=1e-7)
+    assert p == pytest.approx(0.5 * (1 - math.sqrt(s / (2 + s))), rel=1e-9)
+
+
+def test_fading_bsc_flips_at_the_fading_averaged_crossover_per_sample(gen):
+    bits = torch.randint(0, 2, (3, 40000), generator=gen).float()
+    snr = torch.tensor([-5.0, 5.0, 15.0])
+    flips = (FadingBSC()(bits, snr, gen).received != bits).float().sum(1)
+    for k, s in zip(flips.tolist(), snr.tolist()):
+        ci = _binomial_ci(int(k), bits.shape[1])
+        assert ci.low <= rayleigh_bsc_crossover(s) <= ci.high, (s, k)
+    with pytest.raises(ValueError, match="snr_db"):
+        FadingBSC()(bits)

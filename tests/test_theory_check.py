@@ -100,6 +100,15 @@ def test_mi_of_bits_one_uniform_bit_is_one_minus_h(crossover):
     assert est.high - est.bits == pytest.approx(est.bits - est.low)
 
 
+@pytest.mark.parametrize("e", [0.0, 0.3, 1.0])
+def test_mi_of_bits_over_a_bec_is_one_minus_e_per_uniform_bit(e):
+    words = (np.arange(2 ** 3)[:, None] >> np.arange(3)) & 1
+    est = mi_of_bits(np.tile(words, (10, 1)), e, "bec")
+    assert est.bits == pytest.approx(3 * (1 - e), abs=1e-12) and est.low <= est.bits <= est.high
+    with pytest.raises(ValueError, match="kind must be 'bsc' or 'bec'"):
+        mi_of_bits(words, e, "bac")
+
+
 def test_mi_of_bits_noiseless_uniform_code_is_n_bits():
     words = (np.arange(2 ** 6)[:, None] >> np.arange(6)) & 1
     assert mi_of_bits(np.tile(words, (10, 1)), 0.0).bits == pytest.approx(6.0, abs=1e-12)

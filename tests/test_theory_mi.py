@@ -2,11 +2,13 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from theory import derivations
+from theory.bits import bec_code_mi
 from theory.bound import continuum_fano_holds, delta_star
 from theory.covering import discrete_pmax_upper
 from theory.manifolds import fibonacci_sphere
@@ -154,3 +156,102 @@ def test_mi_sandwich_matches_a_direct_float64_computation(sigma):
         hi.append(diag - logsumexp(L, axis=1) + np.log(1023))
     assert est.low == pytest.approx(np.concatenate(lo).mean() / np.log(2), rel=1e-7, abs=1e-5)
     assert est.high == pytest.approx(np.concatenate(hi).mean() / np.log(2), rel=1e-7, abs=1e-5)
+
+
+# ---- a known per-draw noise scale (fading after zero-forcing) ---------------------------------------
+
+def test_mi_sandwich_with_a_scale_matches_a_direct_float64_computation():
+    """The scaled sandwich against the textbook L_ij = −Σ_k (y_ik − f_jk)² / (2σ² s_ik²) in float64."""
+    from scipy.special import logsumexp
+
+    rng0 = np.random.default_rng(5)
+    f = rng0.standard_normal((1024, 4))
+    scale = np.repeat(1 / np.abs(rng0.standard_normal((1024, 1)) + 1j * rng0.standard_normal((1024, 1))), 4, 1)
+    est = mi_sandwich(f, 0.3, batch=1024, seed=3, scale=scale)
+    y = f + 0.3 * scale * np.random.default_rng(3).standard_normal(f.shape)
+    L = -(((y[:, None, :] - f[None]) / scale[:, None, :]) ** 2).sum(-1) / (2 * 0.3 ** 2)
+    diag = np.diag(L).copy()
+    low = (diag - logsumexp(L, axis=1) + np.log(1024)).mean() / np.log(2)
+    np.fill_diagonal(L, -np.inf)
+    high = (diag - logsumexp(L, axis=1) + np.log(1023)).mean() / np.log(2)
+    assert est.low == pytest.approx(low, abs=1e-5) and est.high == pytest.approx(high, abs=1e-5)
+
+
+def test_a_constant_scale_is_a_larger_sigma():
+    code = _unit_power_code(8, 2, 0)
+    x = code[np.random.default_rng(1).integers(0, 8, 2048)]
+    a = discrete_mi(code, 0.4, n=8000, seed=2, scale=np.full((8000, 4), 2.5))
+    b = discrete_mi(code, 1.0, n=8000, seed=2)
+    assert a.bits == pytest.approx(b.bits, abs=1e-9)
+    sa, sb = mi_sandwich(x, 0.4, 1024, seed=2, scale=np.full(x.shape, 2.5)), mi_sandwich(x, 1.0, 1024, seed=2)
+    assert sa.low == pytest.approx(sb.low, abs=1e-5) and sa.high == pytest.approx(sb.high, abs=1e-5)
+    with pytest.raises(ValueError, match="scale must be finite, positive and of shape"):
+        discrete_mi(code, 0.4, n=100, scale=np.ones((99, 4)))
+
+
+def test_two_level_scale_averages_the_two_gaussian_channels():
+    """S = 1 on half the draws and 3 on the other half, known to the receiver:
+    I(X; Y, S) = ½ I(σ) + ½ I(3σ)."""
+    code = _unit_power_code(6, 2, 4)
+    n = 40000
+    scale = np.where((np.arange(n) % 2 == 0)[:, None], 1.0, 3.0) * np.ones((n, 4))
+    mixed = discrete_mi(code, 0.5, n=n, seed=1, scale=scale)
+    one, three = discrete_mi(code, 0.5, n=n, seed=8), discrete_mi(code, 1.5, n=n, seed=9)
+    tol = 4 * (mixed.stderr + 0.5 * (one.stderr + three.stderr))
+    assert abs(mixed.bits - 0.5 * (one.bits + three.bits)) < tol
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(4, 16), st.floats(-5, 15), st.integers(0, 1000))
+def test_rayleigh_scaled_estimates_bracket_and_stay_below_the_ergodic_capacity(k, snr_db, seed):
+    """Codes over Rayleigh fading with CSI (one gain per sample): the scaled sandwich brackets the exact
+    codebook MI with the same law, and both stay below n times the ergodic capacity."""
+    from jscgc.channel_registry import rayleigh_capacity
+
+    rng = np.random.default_rng(seed)
+    code = _unit_power_code(k, 2, seed)
+
+    def scales(m):
+        return np.repeat(1 / np.abs(rng.standard_normal((m, 1)) + 1j * rng.standard_normal((m, 1))) * math.sqrt(2), 4, 1)
+
+    exact = discrete_mi(code, _sigma(snr_db), n=20000, seed=seed, scale=scales(20000))
+    x = code[rng.integers(0, k, 8192)]
+    sw = mi_sandwich(x, _sigma(snr_db), batch=1024, seed=seed, scale=scales(8192))
+    tol = 4 * (exact.stderr + max(sw.low_stderr, sw.high_stderr))
+    assert sw.low - tol <= exact.bits <= sw.high + tol
+    assert exact.bits <= 2 * rayleigh_capacity(snr_db) + 4 * exact.stderr
+
+
+# ---- bit codes over a BEC ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("e", [0.0, 0.2, 0.75, 1.0])
+def test_bec_code_mi_closed_forms(e):
+    words = (np.arange(2 ** 5)[:, None] >> np.arange(5)) & 1
+    assert bec_code_mi(np.tile(words, (4, 1)), e).bits == pytest.approx(5 * (1 - e), abs=1e-12)  # capacity
+    bit = (np.arange(1000) % 2)[:, None]
+    assert bec_code_mi(np.concatenate([bit, bit], 1), e).bits == pytest.approx(1 - e * e, abs=1e-12)  # repetition
+    assert bec_code_mi(np.zeros((50, 3), int), e).bits == 0.0
+    p = 0.2                                            # one biased bit: (1 − e) H2(p)
+    biased = (np.arange(1000) < 200).astype(int)[:, None]
+    assert bec_code_mi(biased, e).bits == pytest.approx((1 - e) * stats.entropy([p, 1 - p], base=2), abs=1e-12)
+
+
+def test_bec_code_mi_against_monte_carlo_through_the_channel():
+    """A random 4-bit code of 6 messages: I(X; Ŷ) = H(X) − H(X | Ŷ) by simulating erasures and counting."""
+    import torch
+
+    from jscgc.channels import BEC
+
+    rng = np.random.default_rng(0)
+    book = rng.integers(0, 2, (6, 4))
+    idx = rng.integers(0, 6, 200000)
+    y = BEC(0.35)(torch.as_tensor(book[idx], dtype=torch.float32), generator=torch.Generator().manual_seed(0)).received
+    keys = [tuple(r) for r in y.numpy().tolist()]
+    joint = pd.crosstab(pd.Series(keys).astype(str), idx).to_numpy() / len(idx)
+    px, py = joint.sum(0), joint.sum(1)
+    nz = joint > 0
+    mc = float((joint[nz] * np.log2(joint[nz] / np.outer(py, px)[nz])).sum())
+    exact = bec_code_mi(book[idx], 0.35)
+    assert abs(mc - exact.bits) < 0.02
+    with pytest.raises(ValueError, match="0/1 codewords"):
+        bec_code_mi(np.full((3, 2), 2), 0.1)

@@ -29,6 +29,9 @@ FILES = ("results.csv", "pe_curves.csv", "samples.csv")
     (["--eval-n", "0"], "--eval-n"), (["--mi-batch", "1"], "--mi-batch"), (["--sw-samples", "1"], "--sw-samples"),
     (["--workers", "0"], "--workers"), (["--lr", "0"], "--lr"), (["--lr", "nan"], "--lr"),
     (["--seed", "-1"], "--seed"), (["--no-such-flag"], "no-such-flag"),
+    (["--channel", "fading"], "--channel fading: channel: expected one of"), (["--channel", "bec:2"], "--channel"),
+    (["--channel", "bsc"], "--channel bsc: method jscgc sends complex symbols and channel 'bsc' carries bits"),
+    (["--channel", "bec", "--methods", "necst,cjscc"], "method cjscc"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, words):
     out = tmp_path / "out"
@@ -84,6 +87,7 @@ def test_runs_write_byte_identical_files_whatever_the_worker_order(tiny_runs):
     df = pd.read_csv(a / "results.csv")
     assert list(df.index) == list(df.sort_values(toy_manifold.ORDER["results"]).index)
     assert not any("seconds" in c for c in df.columns)
+    assert set(df.channel) == {"awgn"} and ca["channel"] == "awgn"                # the default channel, recorded
     timings = json.loads((a / "timings.json").read_text())
     assert timings["wall_seconds"] > 0 and len(timings["jobs"]) == 8
 

@@ -2,7 +2,8 @@
 
 ``bound`` (the published δ* and rigorous finite-P_e / continuum-Fano versions), ``manifolds``
 (S^d, flat T^d, swiss roll, Fibonacci codebooks), ``covering`` (exact 1/P_max, greedy nets,
-fits of C and d), ``mi`` (exact, sandwich, mixture, KSG and InfoNCE estimators; bits),
+fits of C and d), ``mi`` (exact, sandwich, mixture, KSG and InfoNCE estimators; bits), ``bits`` (bit codes
+over a BSC or BEC),
 ``dimension`` (Levina–Bickel, TwoNN), ``derivations`` (sympy checks of the paper's algebra),
 ``tasks`` (the toy sources of known d with exact or upper-bounded P_max, their posteriors, and the MAP
 negative control), ``bayes`` (Bayes-optimal receivers for a known code map: exact over a codebook, SNIS

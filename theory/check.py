@@ -18,7 +18,8 @@ from scipy.special import bdtr
 from theory.bayes import PosteriorSummary, mean_and_se, sliced_wasserstein
 from theory.bound import delta_star, delta_star_continuum, delta_star_rigorous
 from theory.covering import envelope_constant
-from theory.mi import Estimate, awgn_capacity, bsc_capacity, bsc_code_mi, discrete_mi, mi_sandwich
+from theory.bits import bec_code_mi, bsc_capacity, bsc_code_mi
+from theory.mi import Estimate, awgn_capacity, discrete_mi, mi_sandwich
 from theory.tasks import ToySource
 
 __all__ = ["MIInterval", "EnvelopeBound", "quantile_ci", "delta_star_envelope", "capacity_bits",
@@ -84,25 +85,28 @@ def _two_stderr(est: Estimate) -> MIInterval:
     return MIInterval(est.bits, est.bits - 2 * est.stderr, est.bits + 2 * est.stderr)
 
 
-def mi_of_bits(bits: np.ndarray, crossover: float) -> MIInterval:
-    """Deterministic 0/1 codes (N, n) of samples of X over a BSC(crossover): exact for the
-    empirical code distribution, ± 2 standard errors."""
-    return _two_stderr(bsc_code_mi(bits, crossover))
+def mi_of_bits(bits: np.ndarray, prob: float, kind: str = "bsc") -> MIInterval:
+    """Deterministic 0/1 codes (N, n) of samples of X over a BSC(prob) (``kind`` "bsc") or a BEC(prob)
+    ("bec"): exact for the empirical code distribution, ± 2 standard errors."""
+    if kind not in ("bsc", "bec"):
+        raise ValueError(f"mi_of_bits: kind must be 'bsc' or 'bec', got {kind!r}")
+    return _two_stderr((bsc_code_mi if kind == "bsc" else bec_code_mi)(bits, prob))
 
 
-def mi_of_codebook(codes: np.ndarray, sigma: float, seed: int, n: int = 20000) -> MIInterval:
-    """X uniform on the rows of ``codes`` (one per codeword) over Y = c + σ Z: Monte Carlo with
-    ``n`` draws, ± 2 standard errors."""
-    return _two_stderr(discrete_mi(codes, sigma, n=n, seed=seed))
+def mi_of_codebook(codes: np.ndarray, sigma: float, seed: int, n: int = 20000,
+                   scale: np.ndarray | None = None) -> MIInterval:
+    """X uniform on the rows of ``codes`` (one per codeword) over Y = c + σ Z (with ``scale`` (n, D):
+    Y = c + σ S ⊙ Z, S known; ``theory.mi.discrete_mi``): Monte Carlo with ``n`` draws, ± 2 standard errors."""
+    return _two_stderr(discrete_mi(codes, sigma, n=n, seed=seed, scale=scale))
 
 
 def mi_of_samples(codes: np.ndarray, sigma: float, batch: int, seed: int,
-                  capacity: float) -> MIInterval:
-    """Codes (N, D) of i.i.d. samples of a continuous X over Y = c + σ Z: the InfoNCE /
-    leave-one-out sandwich, clipped to ``capacity``. Both the leave-one-out estimate and the
-    capacity are upper bounds; the sandwich's upper side runs away once I > log2(batch) − 4 or
-    so, where the capacity is the tighter one. The point estimate is the middle of the two."""
-    sw = mi_sandwich(codes, sigma, batch=batch, seed=seed)
+                  capacity: float, scale: np.ndarray | None = None) -> MIInterval:
+    """Codes (N, D) of i.i.d. samples of a continuous X over Y = c + σ Z (with ``scale`` (N, D):
+    Y = c + σ S ⊙ Z, S known): the InfoNCE / leave-one-out sandwich, clipped to ``capacity``. Both the
+    leave-one-out estimate and the capacity are upper bounds; the sandwich's upper side runs away once
+    I > log2(batch) − 4 or so, where the capacity is the tighter one. The point estimate is the middle of the two."""
+    sw = mi_sandwich(codes, sigma, batch=batch, seed=seed, scale=scale)
     high = min(sw.high + 2 * sw.high_stderr, capacity)
     mid = min(0.5 * (sw.low + min(sw.high, capacity)), high)
     return MIInterval(mid, min(sw.low - 2 * sw.low_stderr, mid), high)

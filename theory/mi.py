@@ -1,14 +1,15 @@
 """Mutual-information estimators and closed forms. Every function returns bits.
 
-Known Gaussian channel Y = f(X) + σ Z (σ per real component, Z ~ N(0, I)):
+Known Gaussian channel Y = f(X) + σ Z (σ per real component, Z ~ N(0, I)), or, with ``scale``, a
+fading channel known at the receiver after zero-forcing, Y = f(X) + σ S ⊙ Z with a known random scale S
+per draw and component (S = 1/|h| for a gain h; I(X; Y, S) is estimated):
   * ``discrete_mi`` — X uniform on K codewords: I = log2 K − E[−log2 p(x | y)], exact up to
     Monte Carlo, with its standard error.
   * ``mi_sandwich`` — any X: InfoNCE with the true likelihood (lower) and its leave-one-out
     variant (upper), Poole et al. (ICML 2019).
   * ``kolchinsky_tracey`` — closed-form bounds for Gaussian mixtures (Entropy 2017).
-Binary symmetric channel (bits flip independently with probability p): ``bsc_code_mi`` for a
-deterministic code of n bits, exact for the empirical code distribution, with a batch standard error.
-Closed forms: ``gaussian_channel_mi``, ``gaussian_pair_mi``, ``awgn_capacity``, ``bsc_capacity``.
+Bit codes over a binary symmetric or erasure channel: :mod:`theory.bits`.
+Closed forms: ``gaussian_channel_mi``, ``gaussian_pair_mi``, ``awgn_capacity``.
 Unknown channel law (samples only): ``KSG`` (Kraskov et al. 2004, multivariate, on
 scikit-learn's KD-trees — sklearn's mutual_info_regression is univariate) and ``InfoNCE``
 (a trained critic; ≤ log2 batch by construction). Both offer ``estimate(x, y) -> bits``.
@@ -44,39 +45,6 @@ def awgn_capacity(n_real: int, snr_db) -> np.ndarray:
     return 0.5 * n_real * np.log2(1 + 10 ** (np.asarray(snr_db, float) / 10))
 
 
-def bsc_capacity(n_bits: int, p) -> np.ndarray:
-    """Capacity of n uses of a BSC(p): n (1 − h(p)) bits."""
-    return n_bits * (1.0 - binary_entropy(p))
-
-
-def bsc_code_mi(codewords: np.ndarray, p: float, batches: int = 8) -> Estimate:
-    """I(X; Ŷ) for a deterministic code c(X) of n bits sent over a BSC(p), from samples of c(X).
-
-    I = H(Ŷ) − n h(p), with P(ŷ) = mean_x p^d(ŷ, c(x)) (1 − p)^(n − d(ŷ, c(x))) enumerated over the 2^n
-    outputs (n ≤ 16). The standard error is that of the mean over ``batches`` disjoint parts.
-
-    Args:
-        codewords: (N, n) 0/1 codes of N samples of X.
-        p: crossover probability.
-    """
-    c = np.asarray(codewords, dtype=np.int64)
-    n = c.shape[1]
-    if n > 16 or not np.isin(c, (0, 1)).all():
-        raise ValueError(f"bsc_code_mi: expected (N, n <= 16) 0/1 codewords, got shape {c.shape}")
-    outputs = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1                 # (2^n, n)
-
-    def mi(part: np.ndarray) -> float:
-        words, counts = np.unique(part, axis=0, return_counts=True)
-        dist = (outputs[:, None, :] != words[None]).sum(-1)                        # (2^n, W)
-        lik = p ** dist * (1 - p) ** (n - dist)
-        p_y = lik @ (counts / counts.sum())
-        h_y = -np.sum(p_y[p_y > 0] * np.log2(p_y[p_y > 0]))
-        return float(h_y - n * binary_entropy(p))
-
-    parts = [mi(part) for part in np.array_split(c, batches) if len(part)]
-    return Estimate(mi(c), float(np.std(parts, ddof=1) / math.sqrt(len(parts))) if len(parts) > 1 else 0.0)
-
-
 def gaussian_channel_mi(A: np.ndarray, cov: np.ndarray, noise_var: float) -> float:
     """Y = A X + N, X ~ N(0, Σ), N ~ N(0, σ² I): I = ½ log2 det(I + A Σ Aᵀ / σ²)."""
     A = np.atleast_2d(A)
@@ -93,37 +61,67 @@ def _pairwise_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :], 0.0)
 
 
-def discrete_mi(codewords: np.ndarray, sigma: float, n: int = 20000, seed: int = 0,
-                chunk: int = 4096) -> Estimate:
-    """I(X; Y) for X uniform on the rows of ``codewords`` (K, D) and Y = c_X + σ Z.
+def _scaled_sq(y: np.ndarray, c: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Σ_k (y_ik − c_jk)² / s_ik² for y, scale (m, D) and c (K, D) -> (m, K)."""
+    w = 1.0 / scale ** 2
+    return np.maximum((w * y * y).sum(1)[:, None] - 2 * (w * y) @ c.T + w @ (c * c).T, 0.0)
 
-    The posterior p(x | y) is a softmax of −‖y − c_j‖² / (2σ²), so
+
+def _check_scale(scale: np.ndarray | None, shape: tuple[int, int], name: str) -> np.ndarray | None:
+    if scale is None:
+        return None
+    scale = np.asarray(scale, float)
+    if scale.shape != shape or not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"{name}: scale must be finite, positive and of shape {shape}, got {scale.shape}")
+    return scale
+
+
+def discrete_mi(codewords: np.ndarray, sigma: float, n: int = 20000, seed: int = 0,
+                chunk: int = 4096, scale: np.ndarray | None = None) -> Estimate:
+    """I(X; Y) for X uniform on the rows of ``codewords`` (K, D) and Y = c_X + σ Z, or, with ``scale``
+    (n, D) (one row per draw), I(X; Y, S) for Y = c_X + σ S ⊙ Z.
+
+    The posterior p(x | y) is a softmax of −‖y − c_j‖² / (2σ²) (−Σ_k (y_k − c_jk)² / (2σ² s_k²)), so
     I = log2 K − E[−log2 p(X | Y)], estimated by Monte Carlo with n draws.
     """
     c = np.asarray(codewords, float)
     k = len(c)
+    scale = _check_scale(scale, (n, c.shape[1]), "discrete_mi")
     rng = np.random.default_rng(seed)
     terms = []
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         idx = rng.integers(0, k, m)
-        y = c[idx] + sigma * rng.standard_normal((m, c.shape[1]))
-        logits = -_pairwise_sq(y, c) / (2 * sigma ** 2)
+        if scale is None:
+            y = c[idx] + sigma * rng.standard_normal((m, c.shape[1]))
+            logits = -_pairwise_sq(y, c) / (2 * sigma ** 2)
+        else:
+            s = scale[start:start + m]
+            y = c[idx] + sigma * s * rng.standard_normal((m, c.shape[1]))
+            logits = -_scaled_sq(y, c, s) / (2 * sigma ** 2)
         terms.append((logits[np.arange(m), idx] - logsumexp(logits, axis=1)) / LN2)
     t = np.concatenate(terms)  # log2 p(x | y), <= 0
     return Estimate(float(math.log2(k) + t.mean()), float(t.std(ddof=1) / math.sqrt(n)))
 
 
-def _sandwich_terms(y: np.ndarray, f: np.ndarray, sigma: float, rows: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def _sandwich_terms(y: np.ndarray, f: np.ndarray, sigma: float, rows: int = 512,
+                    scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample InfoNCE and leave-one-out terms (nats) of one batch, y and f (b, D): with
-    L_ij = (y_i·f_j − ‖f_j‖²/2)/σ² (log p(y_i | f_j) up to terms constant in j),
+    L_ij = (y_i·f_j − ‖f_j‖²/2)/σ² (log p(y_i | f_j) up to terms constant in j; with ``scale`` (b, D) and
+    w_i = 1/(σ² s_i²), L_ij = (w_i ⊙ y_i)·f_j − w_i·(f_j ⊙ f_j)/2),
     (L_ii − log mean_j exp L_ij, L_ii − log mean_{j≠i} exp L_ij). L_ii in float64; the off-diagonal
     log-sum-exp ``rows`` rows at a time in float32 (absolute error ~1e-4 nats per row at 20 dB, ~1e-7
     on the means; tests/test_theory_mi.py compares with a float64 computation)."""
     b = len(f)
-    half = 0.5 * np.sum(f * f, axis=1) / sigma ** 2
-    diag = np.sum(y * f, axis=1) / sigma ** 2 - half
-    scaled, half32, y32 = (f.T / sigma ** 2).astype(np.float32), half.astype(np.float32), y.astype(np.float32)
+    if scale is None:
+        half = 0.5 * np.sum(f * f, axis=1) / sigma ** 2
+        diag = np.sum(y * f, axis=1) / sigma ** 2 - half
+        scaled, half32, y32 = (f.T / sigma ** 2).astype(np.float32), half.astype(np.float32), y.astype(np.float32)
+    else:
+        w = 1.0 / (sigma * scale) ** 2
+        diag = np.sum(w * y * f, axis=1) - 0.5 * np.sum(w * f * f, axis=1)
+        y32, scaled = np.concatenate([w * y, -0.5 * w], 1).astype(np.float32), np.concatenate([f, f * f], 1).T
+        scaled, half32 = scaled.astype(np.float32), np.float32(0.0)
     off = np.empty(b)
     for s in range(0, b, rows):
         L = y32[s:s + rows] @ scaled
@@ -136,19 +134,27 @@ def _sandwich_terms(y: np.ndarray, f: np.ndarray, sigma: float, rows: int = 512)
     return diag - (np.logaddexp(off, diag) - math.log(b)), diag - (off - math.log(b - 1))
 
 
-def mi_sandwich(fx: np.ndarray, sigma: float, batch: int = 2048, seed: int = 0) -> Sandwich:
-    """Bounds on I(X; Y) for Y = f(X) + σ Z given codes fx = f(x_i) (N, D) of i.i.d. samples.
+def mi_sandwich(fx: np.ndarray, sigma: float, batch: int = 2048, seed: int = 0,
+                scale: np.ndarray | None = None) -> Sandwich:
+    """Bounds on I(X; Y) for Y = f(X) + σ Z given codes fx = f(x_i) (N, D) of i.i.d. samples; with
+    ``scale`` (N, D), drawn independently of X and known at the receiver, on I(X; Y, S) for
+    Y = f(X) + σ S ⊙ Z (p(s) cancels from every ratio below).
 
     In every batch of M samples, L_ij = log p(y_i | x_j). Lower (InfoNCE with the true critic):
     mean_i[L_ii − log mean_j L_ij] ≤ I. Upper (leave-one-out): mean_i[L_ii − log mean_{j≠i} L_ij]
     ≥ I in expectation. Trust the pair when the gap is small (needs log2 M ≳ I + 4).
     """
     fx = np.asarray(fx, float)
+    scale = _check_scale(scale, fx.shape, "mi_sandwich")
     rng = np.random.default_rng(seed)
     low, high = [], []
     for start in range(0, len(fx) - batch + 1, batch):
         f = fx[start:start + batch]
-        lo, hi = _sandwich_terms(f + sigma * rng.standard_normal(f.shape), f, sigma)
+        if scale is None:
+            lo, hi = _sandwich_terms(f + sigma * rng.standard_normal(f.shape), f, sigma)
+        else:
+            s = scale[start:start + batch]
+            lo, hi = _sandwich_terms(f + sigma * s * rng.standard_normal(f.shape), f, sigma, scale=s)
         low.append(lo)
         high.append(hi)
     if not low:
