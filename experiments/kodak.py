@@ -2,6 +2,7 @@
 
     python experiments/kodak.py --preset tiny --images kodim01,kodim23 --snr 0 10 --out results/kodak_tiny
     python experiments/kodak.py --preset default --methods jscgc,mambajscc,cjscc,diffjscc,necst   # one GPU
+    python experiments/kodak.py --preset tiny --channel rayleigh      # every method over Rayleigh fading
     accelerate launch --config_file configs/accelerate_zero3.yaml experiments/kodak.py --preset full \
         --zimage /path/to/Z-Image                                                       # the paper's setting
 
@@ -99,7 +100,8 @@ def _check_records(config: KodakConfig, out: Path, records: dict) -> None:
 
 def check_inputs(config: KodakConfig) -> Setup:
     """Every check that can fail, before anything is trained or written (raises UsageError)."""
-    preset = get_preset(config.preset, **({"zimage": config.zimage} if config.zimage else {}))
+    overrides = {k: v for k, v in (("zimage", config.zimage), ("channel", config.channel)) if v}
+    preset = get_preset(config.preset, **overrides)
     out = config.out or Path(f"results/kodak_{preset.name}")
     check_out(config, out)
     check_zimage(config, preset)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from jscgc.channel_registry import CHANNELS, check_channel, check_pairing
 from jscgc.checks import UsageError
 from jscgc.evaluation import image_seed
 from jscgc.io import is_complete, unwritable_reason
@@ -33,6 +34,7 @@ FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
 class KodakConfig:
     """One Kodak run, as the command line asked for it (see ``python experiments/kodak.py --help``)."""
     preset: str
+    channel: str | None              # None: the preset's (awgn)
     methods: tuple[str, ...]
     snrs: tuple[float, ...]
     steps: int
@@ -68,6 +70,9 @@ def parse_args(argv, description: str | None = None):
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--methods", default="jscgc,mambajscc", help=f"comma list of {sorted(METHODS)}")
+    p.add_argument("--channel", default=None,
+                   help=f"the channel every method is built with, one of {', '.join(CHANNELS)} (NAME or NAME:VALUE, "
+                        f"see jscgc.channel_registry; default: the preset's, awgn)")
     p.add_argument("--snr", type=float, nargs="+", default=[-5.0, 0.0, 5.0, 10.0], help="test SNRs (dB)")
     p.add_argument("--steps", type=int, default=9, help="Euler steps of the generator")
     p.add_argument("--samples", type=int, default=1, help="samples per ŷ for stochastic receivers")
@@ -136,6 +141,18 @@ def _check_dials(args, methods: list[str]) -> dict:
     return {m: tuple(dials) if m in dial_methods else () for m in methods}
 
 
+def _check_channel(name: str | None, methods: list[str]) -> None:
+    """--channel names a registered channel that every method can be sent over."""
+    if name is None:
+        return
+    try:
+        check_channel(name)
+        for m in methods:
+            check_pairing(m, METHODS[m].binary, name)
+    except ValueError as err:
+        raise UsageError(f"--channel {name}: {err}") from None
+
+
 def configure(argv, description: str | None = None) -> KodakConfig:
     """argv -> the checked :class:`KodakConfig` (UsageError on a bad number, method or dial)."""
     args = parse_args(argv, description)
@@ -144,8 +161,9 @@ def configure(argv, description: str | None = None) -> KodakConfig:
     if bad or not methods:
         raise UsageError(f"--methods {args.methods!r}: unknown {bad}; expected some of {sorted(METHODS)}")
     _check_numbers(args)
+    _check_channel(args.channel, methods)
     return KodakConfig(
-        preset=args.preset, methods=tuple(methods), snrs=tuple(args.snr), steps=args.steps, samples=args.samples,
+        preset=args.preset, channel=args.channel, methods=tuple(methods), snrs=tuple(args.snr), steps=args.steps, samples=args.samples,
         dials=_check_dials(args, methods), images=tuple(_names(args.images)) or None, crop=args.crop,
         downscale=args.downscale, figure_images=tuple(_names(args.figure_images)), data=args.data,
         train_data=args.train_data, train_steps=args.train_steps, batch_size=args.batch_size,

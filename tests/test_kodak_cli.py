@@ -51,6 +51,8 @@ def _refused(capsys, argv, out, *words):
     (["--crop", "100"], ["kodim01", "100x100", "multiples of 16", "--crop 96"]),
     (["--crop", "8"], ["kodim01", "8x8", "smaller than one 16x16 token"]),
     (["--methods", "jscgc,bogus"], ["bogus"]),
+    (["--channel", "nope"], ["--channel nope", "awgn"]),
+    (["--channel", "bsc", "--methods", "cjscc"], ["--channel bsc", "cjscc", "carries bits"]),
     (["--train-steps", "0"], ["--train-steps 0"]),
     (["--dial", "samples=0"], ["--dial 'samples=0'", "integer >= 1"]),
     (["--dial", "temperature=2"], ["--dial 'temperature=2'", "temperature"]),
