@@ -3,9 +3,9 @@ process under its own time limit, all under one deadline. A step that no longer 
 said so, never cut short; a failing step does not stop the next. Every JSON and the log go to ``--out``
 (the device tool brings that folder back). Standard library only, so it runs before anything is installed.
 
-    python3 bench/gpu_suite.py                       # every step, into results/gpu_suite
-    python3 bench/gpu_suite.py train_rate_default    # only the named steps
-    python3 bench/gpu_suite.py --dry-run             # the steps' commands and limits; runs nothing
+    python3 -m bench.gpu_suite                       # every step, into results/gpu_suite
+    python3 -m bench.gpu_suite train_rate_default    # only the named steps
+    python3 -m bench.gpu_suite --dry-run             # the steps' commands and limits; runs nothing
 
 Before the call, on the development machine, ``bash bench/gpu_prepare.sh`` puts the wheels the GPU image
 lacks into ``.whl/`` and BSDS500 ``train`` and the TAEF2 weights into ``.device/`` (both ignored by git);
@@ -25,11 +25,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.environment import Refused  # (standard library only, as this script)
 
-from bench.environment import Refused  # noqa: E402   (standard library only, as this script)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Step(NamedTuple):
@@ -164,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             left = a.deadline - (time.monotonic() - start)
             if left < s.limit:
                 log(f"== {s.name} skipped: needs up to {s.limit} s, {left:.0f} s left "
-                    f"(run: python3 bench/gpu_suite.py {s.name})")
+                    f"(run: python3 -m bench.gpu_suite {s.name})")
                 continue
             log(f"== {s.name} (limit {s.limit} s, {left:.0f} s left): {' '.join(command(s, out))}")
             t0 = time.monotonic()

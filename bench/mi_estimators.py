@@ -8,17 +8,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked  # noqa: E402
-from jscgc import checks  # noqa: E402
-from theory.mi import KSG, InfoNCE, discrete_mi, gaussian_pair_mi, kolchinsky_tracey, mi_sandwich  # noqa: E402
+from bench.environment import checked
+from jscgc import checks
+from theory.mi import KSG, InfoNCE, discrete_mi, gaussian_pair_mi, kolchinsky_tracey, mi_sandwich
 
 SANDWICH_BATCH = 1000
 #: the fewest samples every estimator takes: the sandwich's one batch, and InfoNCE's held-out quarter

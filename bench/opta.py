@@ -13,21 +13,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked  # noqa: E402
-from jscgc import AWGN, MSEReconstruction, checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.data import gaussian  # noqa: E402
-from jscgc.decoders import MLPDecoder  # noqa: E402
-from jscgc.encoders import MLPEncoder  # noqa: E402
-from jscgc.train import TrainConfig, train  # noqa: E402
+from bench.environment import checked
+from jscgc import AWGN, MSEReconstruction, checks
+from jscgc.checks import UsageError
+from jscgc.data import gaussian
+from jscgc.decoders import MLPDecoder
+from jscgc.encoders import MLPEncoder
+from jscgc.train import TrainConfig, train
 
 
 def distortion(snr_db: float, dim: int, steps: int, seed: int = 0, eval_n: int = 200_000) -> float:

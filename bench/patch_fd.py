@@ -9,17 +9,12 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.metrics import patch_fd  # noqa: E402
+from bench.environment import checked
+from jscgc import checks
+from jscgc.metrics import patch_fd
 
 
 def check(argv) -> argparse.Namespace:

@@ -12,18 +12,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.metrics import available_metrics  # noqa: E402
+from bench.environment import checked
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.metrics import available_metrics
 
 NAMES = ("lpips_alex", "lpips_vgg", "lpips_squeeze", "dists")
 GOALS = {("lpips_alex", "384x256"): 0.2, ("lpips_vgg", "384x256"): 1.0, ("dists", "384x256"): 1.0}

@@ -17,14 +17,13 @@ import re
 import sys
 from pathlib import Path
 
+from bench.environment import checked
+from bench.gpu_suite import STEPS
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.io import atomic_write_text, unwritable_reason
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from bench.environment import checked  # noqa: E402
-from bench.gpu_suite import STEPS  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.io import atomic_write_text, unwritable_reason  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGET = ROOT / "docs" / "performance.md"

@@ -22,20 +22,16 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
-from bench.kernel_profile import profile_call  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.cbr import symbols_per_token  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.flow import euler_sample  # noqa: E402
-from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.methods import LatentSpec, zimage_receiver  # noqa: E402
-from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.types import Received  # noqa: E402
+from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync
+from bench.kernel_profile import profile_call
+from jscgc import checks
+from jscgc.cbr import symbols_per_token
+from jscgc.checks import UsageError
+from jscgc.flow import euler_sample
+from jscgc.io import atomic_write_json
+from jscgc.methods import LatentSpec, zimage_receiver
+from jscgc.presets import PRESETS, get_preset
+from jscgc.types import Received
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 GPU_SIZES = "256x256:1,4,8 768x512:1,4"       # issue 19's settings

@@ -12,18 +12,13 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.scan import mamba_ssm_available, selective_scan, selective_scan_reference, selective_scan_torch  # noqa: E402
+from bench.environment import checked
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.scan import mamba_ssm_available, selective_scan, selective_scan_reference, selective_scan_torch
 
 SIZES = ("batch", "length", "channels", "state", "groups", "repeats")
 

@@ -17,15 +17,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.imagedata import TEST_GRID, image_files, val_grid  # noqa: E402
-from jscgc.metrics import available_metrics, evaluate_images  # noqa: E402
+from bench.environment import checked
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.imagedata import TEST_GRID, image_files, val_grid
+from jscgc.metrics import available_metrics, evaluate_images
 
 MEASURES = ["hf_ratio", "detail_match", "lpips_alex", "dists"]
 CROP = TEST_GRID[::-1]                  # width, height: the Kodak ÷2 grid

@@ -63,26 +63,22 @@ from pathlib import Path
 import torch
 from torch.autograd.profiler import record_function
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import jscgc.encoders.mamba as mamba  # noqa: E402
-import jscgc.train as loop  # noqa: E402
-from bench.environment import checked, environment, json_out  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.decoders.cnn import CNNDecoder  # noqa: E402
-from jscgc.encoders.cnn import CNNEncoder  # noqa: E402
-from jscgc.generators.zimage import ZImageVelocity  # noqa: E402
-from jscgc.imagedata import FolderCrops  # noqa: E402
-from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.latent_system import training_sources  # noqa: E402
-from jscgc.latents import TAEF2, load_extractor  # noqa: E402
-from jscgc.methods import METHODS, build_method  # noqa: E402
-from jscgc.plan import describe_plan, stage_steps  # noqa: E402
-from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import train  # noqa: E402
+import jscgc.encoders.mamba as mamba
+import jscgc.train as loop
+from bench.environment import checked, environment, json_out
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.decoders.cnn import CNNDecoder
+from jscgc.encoders.cnn import CNNEncoder
+from jscgc.generators.zimage import ZImageVelocity
+from jscgc.imagedata import FolderCrops
+from jscgc.io import atomic_write_json
+from jscgc.latent_system import training_sources
+from jscgc.latents import TAEF2, load_extractor
+from jscgc.methods import METHODS, build_method
+from jscgc.plan import describe_plan, stage_steps
+from jscgc.presets import PRESETS, get_preset
+from jscgc.train import train
 
 ALL_METHODS = "jscgc,jscgc-paper,mambajscc,cjscc,diffjscc,necst"
 PARTS = ("taef2_decoder", "taef2_encoder", "scan", "encoder", "receiver", "optimiser", "data", "other")

@@ -21,21 +21,17 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.imagedata import FolderCrops  # noqa: E402
-from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.latent_system import training_sources  # noqa: E402
-from jscgc.latents import TAEF2, weights_root  # noqa: E402
-from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
-from jscgc.plan import describe_plan  # noqa: E402
-from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.train import train  # noqa: E402
+from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.imagedata import FolderCrops
+from jscgc.io import atomic_write_json
+from jscgc.latent_system import training_sources
+from jscgc.latents import TAEF2, weights_root
+from jscgc.methods import METHODS, build_method, count_parameters
+from jscgc.plan import describe_plan
+from jscgc.presets import PRESETS, get_preset
+from jscgc.train import train
 
 
 def parse_args(argv) -> argparse.Namespace:

@@ -19,19 +19,15 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.channels import AWGN  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.methods import LatentSpec, count_parameters, mamba_encoder, zimage_receiver  # noqa: E402
-from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.system import JSCGC  # noqa: E402
-from jscgc.train import TrainConfig, train  # noqa: E402
+from bench.environment import checked, environment, json_out, peak_memory_gib, reset_peak_memory, sync
+from jscgc import checks
+from jscgc.channels import AWGN
+from jscgc.checks import UsageError
+from jscgc.io import atomic_write_json
+from jscgc.methods import LatentSpec, count_parameters, mamba_encoder, zimage_receiver
+from jscgc.presets import PRESETS, get_preset
+from jscgc.system import JSCGC
+from jscgc.train import TrainConfig, train
 
 FROZEN_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

@@ -37,23 +37,19 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from experiments.kodak_config import (KodakConfig, check_out, check_zimage, configure, dry_pass,  # noqa: E402
+from experiments.kodak_config import (KodakConfig, check_out, check_zimage, configure, dry_pass,
                                       estimate_cpu_seconds, prepare_out, train_config)
-from experiments.kodak_results import write_results  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402  (one line ``kodak: …``, exit 2)
-from jscgc.evaluation import evaluate, set_intervals  # noqa: E402
-from jscgc.imagedata import FolderCrops, data_root, kodak  # noqa: E402
-from jscgc.io import DamagedFile, atomic_save, folder_name, run_in, source_version  # noqa: E402
-from jscgc.latent_system import training_sources  # noqa: E402
-from jscgc.latents import load_extractor  # noqa: E402
-from jscgc.methods import METHODS, build_method  # noqa: E402
-from jscgc.metrics import available_metrics  # noqa: E402
-from jscgc.presets import get_preset  # noqa: E402
-from jscgc.runs import check_finished, data_fingerprint, refuse_other_record, run_record, train_or_load  # noqa: E402
+from experiments.kodak_results import write_results
+from jscgc.checks import UsageError  # (one line ``kodak: …``, exit 2)
+from jscgc.evaluation import evaluate, set_intervals
+from jscgc.imagedata import FolderCrops, data_root, kodak
+from jscgc.io import DamagedFile, atomic_save, folder_name, run_in, source_version
+from jscgc.latent_system import training_sources
+from jscgc.latents import load_extractor
+from jscgc.methods import METHODS, build_method
+from jscgc.metrics import available_metrics
+from jscgc.presets import get_preset
+from jscgc.runs import check_finished, data_fingerprint, refuse_other_record, run_record, train_or_load
 
 
 @dataclass

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import dataclasses
 import multiprocessing as mp
 import sys
 import time
@@ -31,22 +30,18 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.imagedata import FolderCrops, folder_images  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, is_complete, run_in  # noqa: E402
-from jscgc.latents import load_extractor  # noqa: E402
-from jscgc.methods import build_method  # noqa: E402
-from jscgc.evaluation import score  # noqa: E402
-from jscgc.metrics import available_metrics, evaluate_sets  # noqa: E402
-from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset  # noqa: E402
-from jscgc.latent_system import CachedLatents, LatentSystem, anchor  # noqa: E402
-from jscgc.train import TrainConfig, train  # noqa: E402
-from jscgc.types import Dial  # noqa: E402
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.imagedata import FolderCrops, folder_images
+from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, is_complete, run_in
+from jscgc.latents import load_extractor
+from jscgc.methods import build_method
+from jscgc.evaluation import score
+from jscgc.metrics import available_metrics, evaluate_sets
+from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset
+from jscgc.latent_system import CachedLatents, LatentSystem, anchor
+from jscgc.train import TrainConfig, train
+from jscgc.types import Dial
 
 SCORED = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "detail_match", "lpips_alex", "lpips_vgg",
           "dists", "latent_fd", "patch_fd"]

@@ -25,30 +25,26 @@ SNRs, a new and writable ``--out``, the BSDS500 `val` folder and its images.
 """
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from jscgc import checks  # noqa: E402
-from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.evaluation import score, view  # noqa: E402
-from jscgc.imagedata import center_crop, folder_images  # noqa: E402
-from jscgc.io import DamagedFile, atomic_write_json, atomic_write_text, source_version  # noqa: E402
-from jscgc.latents import TAEF2  # noqa: E402
-from jscgc.methods import METHODS, build_method  # noqa: E402
-from jscgc.metrics import available_metrics, hf_ratio  # noqa: E402
+from jscgc import checks
+from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained
+from jscgc.checks import UsageError
+from jscgc.evaluation import score, view
+from jscgc.imagedata import center_crop, folder_images
+from jscgc.io import DamagedFile, atomic_write_json, atomic_write_text, source_version
+from jscgc.latents import TAEF2
+from jscgc.methods import METHODS, build_method
+from jscgc.metrics import available_metrics, hf_ratio
 
 #: scored on the whole picture (the tiled reception reassembled); the HF ratio is the mean over the 64² tiles
 SCORED = ["psnr", "psnr_lp16", "detail_match", "lpips_alex", "lpips_vgg", "dists"]
-from jscgc.presets import PRESETS, get_preset  # noqa: E402
-from jscgc.types import Dial  # noqa: E402
+from jscgc.presets import PRESETS, get_preset
+from jscgc.types import Dial
 
 SIZE = (128, 192)     # (H, W) of the probe images: 2 × 3 tiles of 64²
 TILE = 64

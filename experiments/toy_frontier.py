@@ -34,20 +34,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from jscgc.data import manifold_source  # noqa: E402
-from jscgc.dial import diversity  # noqa: E402
-from jscgc.types import Dial  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.checks import UsageError  # noqa: E402
-from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in  # noqa: E402
-from jscgc.methods import METHODS, ToySpec, build_toy  # noqa: E402
-from jscgc.train import TrainConfig, train  # noqa: E402
-from theory.frontier import frontier, w2_assignment, w2_to_atoms  # noqa: E402
-from theory.tasks import ToySource, awgn_sigma, default_sources, posterior  # noqa: E402
+from jscgc.data import manifold_source
+from jscgc.dial import diversity
+from jscgc.types import Dial
+from jscgc import checks
+from jscgc.checks import UsageError
+from jscgc.io import atomic_save, atomic_write_json, is_complete, run_in
+from jscgc.methods import METHODS, ToySpec, build_toy
+from jscgc.train import TrainConfig, train
+from theory.frontier import frontier, w2_assignment, w2_to_atoms
+from theory.tasks import ToySource, awgn_sigma, default_sources, posterior
 
 POINT_METHODS = ("cjscc", "diffjscc")
 COLUMNS = ["manifold", "snr_db", "receiver", "kind", "steps", "samples", "D", "P", "diversity", "P_floor",

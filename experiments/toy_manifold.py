@@ -48,10 +48,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 from experiments.toy_channel import awgn_law, capacity, estimate_mi  # noqa: E402
 from experiments.toy_config import DEFAULT_METHODS, Config, parse_args  # noqa: E402, F401
 from jscgc.channel_registry import channel_capacity  # noqa: E402

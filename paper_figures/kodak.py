@@ -20,20 +20,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from paper_figures import save_figure  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.io import DamagedFile, folder_name, read_json  # noqa: E402
-from jscgc.methods import METHODS  # noqa: E402
-from jscgc.metrics import METRICS  # noqa: E402
+from paper_figures import save_figure
+from jscgc import checks
+from jscgc.io import DamagedFile, folder_name, read_json
+from jscgc.methods import METHODS
+from jscgc.metrics import METRICS
 
 LABELS = {name: m.label for name, m in METHODS.items()}
 

@@ -18,13 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from jscgc import paired  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.io import DamagedFile, atomic_write_text, read_json  # noqa: E402
+from jscgc import paired
+from jscgc import checks
+from jscgc.io import DamagedFile, atomic_write_text, read_json
 
 TABLE_METRICS = ["psnr", "ms_ssim", "psnr_lp16", "psnr_lp8", "lpips_alex", "lpips_vgg", "dists", "detail_match",
                  "hf_ratio", "colour_dist"]

@@ -9,23 +9,18 @@ with its own encoder), and the sampling floor of P (dotted: P of a fresh draw of
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from paper_figures import save_figure  # noqa: E402
-from jscgc import checks  # noqa: E402
+from paper_figures import save_figure
+from jscgc import checks
 
 #: the columns of frontier.csv the figure reads
 COLUMNS = ["manifold", "snr_db", "receiver", "kind", "steps", "samples", "D", "P", "P_floor"]

@@ -17,14 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from paper_figures import save_figure  # noqa: E402
-from jscgc import checks  # noqa: E402
-from jscgc.methods import METHODS  # noqa: E402
-from theory.bound import delta_star  # noqa: E402
+from paper_figures import save_figure
+from jscgc import checks
+from jscgc.methods import METHODS
+from theory.bound import delta_star
 
 P_SHOWN = 0.1
 VACUOUS = 1e-9

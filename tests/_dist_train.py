@@ -6,19 +6,17 @@
 Both cut the same global batch into two micro-batches; see jscgc/train.py on why they must agree.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from jscgc.latents import TAEF2  # noqa: E402
-from jscgc.methods import build_method  # noqa: E402
-from jscgc.presets import get_preset  # noqa: E402
-from jscgc.train import TrainConfig, train  # noqa: E402
+from jscgc.latents import TAEF2
+from jscgc.methods import build_method
+from jscgc.presets import get_preset
+from jscgc.train import TrainConfig, train
 
 
 def fields(n, g):
