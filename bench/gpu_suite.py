@@ -1,4 +1,4 @@
-"""Issue 19's GPU benchmarks in one call on one GPU: the steps below, most important first, each in its own
+"""The GPU benchmarks of docs/gpu_plan.md in one call on one GPU: the steps below, most important first, each in its own
 process under its own time limit, all under one deadline. A step that no longer fits is skipped and
 said so, never cut short; a failing step does not stop the next. Every JSON and the log go to ``--out``
 (the device tool brings that folder back). Standard library only, so it runs before anything is installed.
@@ -39,7 +39,7 @@ class Step(NamedTuple):
     what: str
 
 
-#: the one list of issue 19's GPU figures; bench/performance.py writes the rows of docs/performance.md from it
+#: the one list of the GPU figures; bench/performance.py writes the rows of docs/performance.md from it
 STEPS: tuple[Step, ...] = (
     Step("receiver_full_eager", 100, ("bench/receiver.py", "--preset", "full", "--profile", "768x512:4"),
          "6B receiver, 9 Euler steps, bf16, eager"),

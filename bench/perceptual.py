@@ -1,7 +1,7 @@
 """Cost of each learned metric (LPIPS alex/vgg/squeeze, DISTS) on one image pair, as the Kodak evaluation
 calls it: the reference's features memoised (computed once per image), so a call runs the network on the
 output only. Also the first, uncached call (both images). Sizes: 384x256 (Kodak ÷2, the `small`
-benchmark) and 768x512 (whole Kodak). Goals (issue 25): at 384x256, LPIPS-vgg and DISTS ≤ 1 s,
+benchmark) and 768x512 (whole Kodak). Goals (docs/metrics.md): at 384x256, LPIPS-vgg and DISTS ≤ 1 s,
 LPIPS-alex ≤ 0.2 s on the 2-core CPU.
 
     python bench/perceptual.py [--repeats 5] [--sizes 384x256 768x512]

@@ -2,7 +2,7 @@
 
 Each JSON is what one of bench/receiver.py, bench/train_step.py or bench/train_rate.py wrote, named for
 its step of bench/gpu_suite.py (the one list of the figures; its run's files are copied here). A figure
-that no file holds is written "unmeasured", and issue 19's goals are judged from the numbers, never
+that no file holds is written "unmeasured", and the GPU goals (docs/gpu_plan.md) are judged from the numbers, never
 typed in.
 
     python bench/performance.py            # print the block
@@ -80,7 +80,7 @@ RENDER = {"receiver": _receiver_result, "train_step": _train_step_result, "train
 
 
 def goals(results: dict[str, dict]) -> list[str]:
-    """Issue 19's three receiver goals, each judged from the receiver files present."""
+    """The three receiver goals of docs/gpu_plan.md, each judged from the receiver files present."""
     rows = {mode: results[f"receiver_full_{mode}"]["rows"] for mode in ("eager", "compiled")
             if f"receiver_full_{mode}" in results}
     out = []
@@ -108,7 +108,7 @@ def render(results: dict[str, dict]) -> str:
         shown = re.sub(r" --out \S+", "", res["command"]) if res else " ".join(["python", *step.argv])
         lines.append(f"| {step.what} | `{shown}` | "
                      f"{RENDER[res['bench']](res) if res else '**unmeasured** (no GPU run yet)'} |")
-    lines += ["", "Issue 19's goals, judged from these files:", ""] + [f"- {g}" for g in goals(results)]
+    lines += ["", "The goals of docs/gpu_plan.md, judged from these files:", ""] + [f"- {g}" for g in goals(results)]
     return "\n".join(lines + ["", END])
 
 

@@ -34,7 +34,7 @@ from jscgc.presets import PRESETS, get_preset
 from jscgc.types import Received
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-GPU_SIZES = "256x256:1,4,8 768x512:1,4"       # issue 19's settings
+GPU_SIZES = "256x256:1,4,8 768x512:1,4"       # the GPU plan's settings (docs/gpu_plan.md)
 CPU_SIZES = "64x64:1,4 256x256:1"
 
 

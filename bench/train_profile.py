@@ -1,4 +1,4 @@
-"""Where a training step's time goes, per method and stage of its plan, on the CPU (issue 27).
+"""Where a training step's time goes, per method and stage of its plan, on the CPU (docs/performance.md).
 
 Each method is built as ``experiments/kodak.py`` builds it (``build_method(name, preset, load_extractor("taef2"))``
 after ``torch.manual_seed(0)``) and trained by the package's own loop, :func:`jscgc.train.train`, on kodak.py's

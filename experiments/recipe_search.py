@@ -4,7 +4,7 @@ Every variant is the registered ``jscgc`` method (MambaJSCC encoder → AWGN →
 backbone + CA-Adapter) at a small size — 64×64 BSDS500 crops, TAEF2 latents (32×8×8), a 4-layer
 dim-96 backbone — with one recipe option changed (:class:`jscgc.system.JSCGC`, ``Preset.recipe``).
 The references are the MSE decoders of exactly the same network and steps (``mambajscc``): with
-pixel MSE through the frozen TAEF2 decoder (the strong one, as in calibration probe 2) and with latent MSE.
+pixel MSE through the frozen TAEF2 decoder (the strong one, docs/recipe_search.md) and with latent MSE.
 
 To fit a 2-core CPU the crops are encoded to latents once (a pool of ``--pool`` crops,
 :class:`jscgc.latent_system.CachedLatents`) and every stage reads the cached latents — the same plan,

@@ -7,8 +7,8 @@ keeps its own objectives and sampler; this wrapper only moves between pixels and
 training device, so the data loader hands over plain image crops — or :class:`CachedLatents` batches
 whose latents were encoded once. Its plan is the inner plan, each stage lifted to images: a stage whose
 loss is the MSE of an estimate (``Stage.estimate``) is, with ``pixel_loss=True``, measured on the image
-after decoding instead of on the latent (gradients pass through the frozen decoder; calibration probe 2
-found that much better than latent MSE). Other objectives (the flow-matching loss) stay in latent space.
+after decoding instead of on the latent (gradients pass through the frozen decoder; docs/recipe_search.md
+measures it against latent MSE). Other objectives (the flow-matching loss) stay in latent space.
 
 With ``anchor_lowpass=f`` (for a JSCGC with the posterior-mean prior) the receiver's output is its
 sample with the coarse band — the part left by f×f average pooling, smoothly up-sampled — replaced by

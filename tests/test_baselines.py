@@ -1,4 +1,4 @@
-"""The method harness (issue 7): VIMCO against an enumerated gradient, the matched BSC, NECST's bit
+"""The method harness: VIMCO against an enumerated gradient, the matched BSC, NECST's bit
 errors, the two DiffJSCC stages, and every registered method training and evaluating on the toy
 manifold and on images at tiny size."""
 import itertools

@@ -1,4 +1,4 @@
-"""Rules of the code base that a reader relies on (issue 15), checked on the source itself:
+"""Rules of the code base that a reader relies on (docs/design.md, 'Design rules'), checked on the source itself:
 short functions, one training loop, no stage switched from outside a system, citations that resolve."""
 import ast
 import re
@@ -115,7 +115,7 @@ def _kodak_readers(path: Path) -> list[str]:
 
 
 def test_only_kodak_py_reads_kodak():
-    """Issue 17: Kodak is the test set. Only experiments/kodak.py loads it (and imagedata, which defines
+    """Kodak is the test set. Only experiments/kodak.py loads it (and imagedata, which defines
     the loader and names the folder); every choice is made on BSDS500 val."""
     allowed = {"experiments/kodak.py", "jscgc/imagedata.py"}
     readers = [r for path in _sources(*PACKAGES, "bench", "paper_figures")

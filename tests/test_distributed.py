@@ -1,4 +1,4 @@
-"""Issue 8: training through accelerate on 2 CPU processes (gloo) equals a single-process run on the
+"""Training through accelerate on 2 CPU processes (gloo) equals a single-process run on the
 same global batch (cut into the same two micro-batches; see jscgc/train.py)."""
 import json
 import os

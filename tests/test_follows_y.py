@@ -1,4 +1,4 @@
-"""Issue #9's guard: a tiny JSCGC receiver must follow ŷ, not invent images.
+"""The guard of docs/design.md, 'Systems': a tiny JSCGC receiver must follow ŷ, not invent images.
 
 Sources are 16x16 colour fields with faint texture (the colour is the "meaning"); after a short
 training at 10 dB, samples for different ŷ must differ more than two samples for the same ŷ, and

@@ -1,4 +1,4 @@
-"""Issue 19's benchmark tooling, checked on the CPU: the suite runs its steps under one deadline, the GPU rows
+"""The GPU benchmark tooling (docs/gpu_plan.md), checked on the CPU: the suite runs its steps under one deadline, the GPU rows
 of docs/performance.md are exactly what bench/results/ gives, the goals are judged from the numbers, every suite step's
 arguments parse, the kernel categories and the training-time projection are right, and the frozen bf16
 backbone trains the adapter without touching the backbone."""

@@ -69,7 +69,7 @@ def test_ms_ssim_fewer_scales_match_torchmetrics_where_it_accepts_the_size(side)
 
 
 def test_ms_ssim_every_side_from_32_to_200_runs_and_matches_torchmetrics_where_it_accepts():
-    """Issue #17: every side 32..200 px (non-square, short side = side) gives a value in (0, 1); wherever
+    """Every side 32..200 px (non-square, short side = side) gives a value in (0, 1); wherever
     torchmetrics' MS-SSIM accepts the size with the same scales and betas, the two agree to 1e-6."""
     compared = 0
     for side in range(32, 201):

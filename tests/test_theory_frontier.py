@@ -1,4 +1,4 @@
-"""The distortion–perception frontier (theory.frontier, issue #20) against the exact codebook posterior:
+"""The distortion–perception frontier (theory.frontier) against the exact codebook posterior:
 the frontier's end points are reached by explicit estimators, the posterior sampler sits at P ≈ 0 with
 D ≈ 2·MMSE, and averaging N exact posterior samples gives (1 + 1/N)·MMSE (through jscgc.dial's averaging)."""
 import numpy as np
