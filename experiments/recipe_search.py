@@ -21,7 +21,6 @@ Every input is checked before any training (``recipe_search: …``, exit 2, noth
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import multiprocessing as mp
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from experiments.recipe_search_config import VARIANTS, RecipeSearchConfig, base_preset, configure
 from jscgc import checks
 from jscgc.checks import UsageError
 from jscgc.imagedata import FolderCrops, folder_images
@@ -38,7 +38,6 @@ from jscgc.latents import load_extractor
 from jscgc.methods import build_method
 from jscgc.evaluation import score
 from jscgc.metrics import available_metrics, evaluate_sets
-from jscgc.presets import PAPER_RECIPE, BackboneConfig, get_preset
 from jscgc.latent_system import CachedLatents, LatentSystem, anchor
 from jscgc.train import TrainConfig, train
 from jscgc.types import Dial
@@ -46,60 +45,11 @@ from jscgc.types import Dial
 SCORED = ["psnr", "psnr_lp8", "psnr_lp16", "colour_dist", "hf_ratio", "detail_match", "lpips_alex", "lpips_vgg",
           "dists", "latent_fd", "patch_fd"]
 
-#: name -> (method, recipe overrides, budget multiplier, what changes). Every variant trains ``budget × --steps``
-#: optimiser steps over all its stages; a recipe's ``mse_share`` is the MSE stage's part of that budget.
-#: The "_long" variants give the flow stage 3 × steps after a steps/2 MSE stage (3.5 × steps in all, about the
-#: wall time of the pixel-MSE reference, whose every step decodes to pixels).
-VARIANTS: dict[str, tuple[str, dict, float, str]] = {
-    "mse_pixel": ("mambajscc", {}, 1.0, "reference: the same network run once, pixel MSE through TAEF2"),
-    "mse_latent": ("mambajscc-latent", {}, 1.0, "reference: the same network run once, latent MSE"),
-    "baseline": ("jscgc", {}, 1.0, "the paper's recipe: logit-normal t, adapter at layers 0 and 2"),
-    "uniform_t": ("jscgc", {"time_schedule": "uniform"}, 1.0, "time schedule: uniform t"),
-    "inject_all": ("jscgc", {"adapter": {"layers": (0, 1, 2, 3), "hidden": 64}}, 1.0,
-                   "conditioning path: adapter features into every layer"),
-    "cfg": ("jscgc", {"recipe": {"cond_dropout": 0.1, "guidance": 2.0}}, 1.0,
-            "ŷ-dropout 10 % in training, classifier-free guidance w = 2 at sampling"),
-    "mse_stage": ("jscgc", {"recipe": {"mse_share": 1 / 3}}, 1.0,
-                  "stages: first 1/3 of the steps MSE on the one-pass estimate -v(0, 1, ŷ), then flow"),
-    "oneshot_prior": ("jscgc", {"recipe": {"prior": "oneshot"}}, 1.0,
-                      "parameterisation: x1 ~ N(μ(ŷ), I) around the network's own MSE estimate"),
-    "oneshot_prior_cfg": ("jscgc", {"recipe": {"prior": "oneshot", "cond_dropout": 0.1, "guidance": 2.0}}, 1.0,
-                          "oneshot_prior + cfg"),
-    "pm_latent": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.1, "mse_share": 0.5}}, 1.0,
-                  "posterior-mean prior: 1/2 of the steps latent-MSE decoder, then flow from μ(ŷ) + 0.1 ε"),
-    "pm_pixel": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.1, "mse_share": 0.5,
-                                      "mse_loss": "pixel"}}, 1.0,
-                 "posterior-mean prior: 1/2 of the steps pixel-MSE decoder, then flow from μ(ŷ) + 0.1 ε"),
-    "pm_pixel_s03": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.3, "mse_share": 0.5,
-                                          "mse_loss": "pixel"}}, 1.0, "pm_pixel with σ = 0.3"),
-    "pm_pixel_s03_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.3, "mse_share": 1 / 7,
-                                               "mse_loss": "pixel"}}, 3.5,
-                          "pm_pixel_s03, flow stage 3 x steps on latents (≈ the pixel-MSE reference's wall time)"),
-    "pm_pixel_s01_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.1, "mse_share": 1 / 7,
-                                               "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.1"),
-    "pm_pixel_s05_long": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": 0.5, "mse_share": 1 / 7,
-                                               "mse_loss": "pixel"}}, 3.5, "pm_pixel_s03_long with σ = 0.5"),
-    # the re-check of the `small`/`default` recipe on BSDS500 val (docs/recipe_search.md): the `small` preset's plan exactly
-    # (run with --steps 1600: a pixel-MSE stage of 1/4, then the flow), σ varied, no anchor in the output
-    # (the anchors are scored as extra receivers of the same sample)
-    **{f"small_s{s:02d}": ("jscgc", {"recipe": {"prior": "posterior_mean", "prior_noise": s / 10, "mse_share": 0.25,
-                                                 "mse_loss": "pixel", "anchor_lowpass": 0}}, 1.0,
-                           f"the small preset's plan (pixel-MSE stage 1/4 of the budget, then flow), σ = {s / 10:g}")
-       for s in (1, 3, 5)},
-}
 PICTURES = 4                    # the first validation images are saved as picture grids
 #: extra receivers of the same trained system and sample (posterior-mean variants); order: μ, ÷16, ÷8
 RECEIVERS = {"μ only": "its frozen MSE decoder μ(ŷ) alone",
              "anchor ÷16": "its sample with the ÷16 band of μ(ŷ) (LatentSystem anchor_lowpass=16)",
              "anchor ÷8": "its sample with the ÷8 band of μ(ŷ) (LatentSystem anchor_lowpass=8)"}
-
-
-def base_preset():
-    """The CPU-scale stand-in for ``default``: same parts, 64-px crops, a 4-layer dim-96 backbone, the paper's
-    recipe (each variant changes it)."""
-    return get_preset("tiny", encoder=dict(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
-                      backbone=BackboneConfig(dim=96, n_layers=4, n_heads=3, cap_feat_dim=32),
-                      adapter=dict(layers=(0, 2), hidden=64), caption_tokens=8, recipe=PAPER_RECIPE)
 
 
 def build(variant: str, extractor):
@@ -114,16 +64,16 @@ def build(variant: str, extractor):
 _SHARED: dict = {}     # the crops with their latents (CachedLatents) and the val images, set before the workers fork
 
 
-def _receive_all(system, labels, val_images, args) -> dict:
+def _receive_all(system, labels, val_images, config: RecipeSearchConfig) -> dict:
     """Per label: (originals, outputs, per-image rows). The posterior-mean receivers reuse the sample and
     μ(ŷ) of the one reception per image."""
     ready, _ = available_metrics(SCORED, extractor=system.extractor)
     per_label = {label: ([], [], []) for label in labels}
     for k, (name, image) in enumerate(val_images):
         x = image[None]
-        g = torch.Generator().manual_seed(args.seed * 1000 + k)
+        g = torch.Generator().manual_seed(config.seed * 1000 + k)
         with torch.no_grad():
-            r = system.receive(system.transmit(x, args.snr, g), Dial(), g, tuple(x.shape))
+            r = system.receive(system.transmit(x, config.snr, g), Dial(), g, tuple(x.shape))
         outputs = {labels[0]: r.output.clamp(0, 1)}
         if len(labels) > 1:
             sample = r.sample.clamp(0, 1)
@@ -137,13 +87,13 @@ def _receive_all(system, labels, val_images, args) -> dict:
     return per_label, ready
 
 
-def run_variant(variant: str, args):
+def run_variant(variant: str, config: RecipeSearchConfig):
     """Train one variant and evaluate it; returns (summary row, per-image rows)."""
     torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    system, budget = build(variant, load_extractor("taef2", args.weights))
-    cfg = TrainConfig(steps=round(budget * args.steps), batch_size=args.batch_size, lr=args.lr,
-                      lr_schedule="cosine", warmup=50, snr_db=[-5.0, 10.0], seed=args.seed, progress=False, cpu=True)
+    torch.manual_seed(config.seed)
+    system, budget = build(variant, load_extractor("taef2", config.weights))
+    cfg = TrainConfig(steps=round(budget * config.steps), batch_size=config.batch_size, lr=config.lr,
+                      lr_schedule="cosine", warmup=50, snr_db=[-5.0, 10.0], seed=config.seed, progress=False, cpu=True)
     start = time.perf_counter()
     result = train(system, _SHARED["pool"], cfg)
     seconds = time.perf_counter() - start
@@ -151,7 +101,7 @@ def run_variant(variant: str, args):
     labels = [variant]
     if "prior_noise" in system.dial_options:      # a posterior-mean prior: the same sample, other receivers
         labels += [f"{variant} ({what})" for what in RECEIVERS]
-    per_label, ready = _receive_all(system, labels, _SHARED["val"], args)
+    per_label, ready = _receive_all(system, labels, _SHARED["val"], config)
     summaries, rows = [], []
     pics = list(range(min(PICTURES, len(_SHARED["val"]))))
     for label, (refs, outs, these) in per_label.items():
@@ -161,7 +111,7 @@ def run_variant(variant: str, args):
                           "what": VARIANTS[variant][3] if label == variant else RECEIVERS[label[len(variant) + 2:-1]]})
         rows += these
         if pics:
-            _save_grid(Path(args.out) / "pictures" / _file_name(label),
+            _save_grid(Path(config.out) / "pictures" / _file_name(label),
                        [refs[k] for k in pics], [outs[k] for k in pics])
     return summaries, rows
 
@@ -195,80 +145,52 @@ def _table(df) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parser():
-    p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/recipe_search")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma list (default: all)")
-    p.add_argument("--steps", type=int, default=800, help="optimiser steps per variant (all stages)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--pool", type=int, default=2048, help="training crops encoded once")
-    p.add_argument("--snr", type=float, default=5.0, help="test SNR (dB)")
-    p.add_argument("--eval-crop", type=int, default=128, help="validation centre crop (pixels)")
-    p.add_argument("--val-images", type=int, default=24, help="how many BSDS500 val images (name order)")
-    p.add_argument("--data", default=None)
-    p.add_argument("--weights", default=None, help="TAEF2 weights folder")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
-    return p
-
-
-def check_inputs(args) -> tuple[list[str], list, FolderCrops, object]:
-    """Every input, in the main process before any training (raises UsageError); nothing is written.
-    Returns the variants, the validation images, the training crops and the TAEF2 extractor."""
-    variants = checks.names("--variants", args.variants, VARIANTS)
-    for flag in ("steps", "batch_size", "pool", "val_images", "workers"):
-        checks.positive_int(f"--{flag.replace('_', '-')}", getattr(args, flag))
-    checks.positive_finite("--lr", args.lr)
-    checks.finite("--snr", args.snr)
-    checks.nonnegative_int("--seed", args.seed)
-    tile = base_preset().token_px
-    if checks.positive_int("--eval-crop", args.eval_crop) % tile:
-        raise UsageError(f"--eval-crop {args.eval_crop}: expected a multiple of {tile} (the encoders' token size)")
-    out = Path(args.out)
-    if is_complete(out) and not args.overwrite:
+def check_inputs(config: RecipeSearchConfig) -> tuple[list, FolderCrops, object]:
+    """The folders, data and weights of ``config``, in the main process before any training (raises
+    UsageError); nothing is written. Returns the validation images, the training crops and the TAEF2 extractor."""
+    out = Path(config.out)
+    if is_complete(out) and not config.overwrite:
         raise UsageError(f"--out {out} holds a finished run ({out / 'complete.json'} exists); pass --overwrite or another --out")
     checks.writable_folder("--out", out)
-    root = checks.data_folder("--data", args.data, need="bsds500")
+    root = checks.data_folder("--data", config.data, need="bsds500")
     try:
-        extractor = load_extractor("taef2", args.weights)
+        extractor = load_extractor("taef2", config.weights)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"--weights: {err}") from None
     try:
-        val_images = folder_images(root / "bsds500" / "val", args.val_images, args.eval_crop)
+        val_images = folder_images(root / "bsds500" / "val", config.val_images, config.eval_crop)
         crops = FolderCrops(root / "bsds500" / "train", base_preset().crop)
     except FileNotFoundError as err:
         raise UsageError(f"--data: {err}") from None
     except ValueError as err:                                   # ImageError: a damaged or too small image
-        raise UsageError(f"--data / --eval-crop {args.eval_crop}: {err}") from None
-    return variants, val_images, crops, extractor
+        raise UsageError(f"--data / --eval-crop {config.eval_crop}: {err}") from None
+    return val_images, crops, extractor
 
 
 def main(argv: list[str] | None = None) -> int:
     """Check every input (``recipe_search: …``, exit 2, nothing written), then train and score the variants."""
     def check():
-        args = _parser().parse_args(argv)
-        return (args, *check_inputs(args))
+        config = configure(argv, __doc__)
+        return (config, *check_inputs(config))
 
     return checks.run_main("recipe_search", check,
                            lambda checked: run_in("recipe_search", checked[0].out, lambda: search(*checked)))
 
 
-def search(args, variants: list[str], val_images: list, crops: FolderCrops, extractor) -> int:
-    """Train and evaluate every variant on the worker processes, then write the results."""
+def search(config: RecipeSearchConfig, val_images: list, crops: FolderCrops, extractor) -> int:
+    """Train and evaluate every variant of ``config`` on the worker processes, then write the results."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-    out = Path(args.out)
-    images = crops(args.pool, torch.Generator().manual_seed(args.seed + 12345))
+    out = Path(config.out)
+    images = crops(config.pool, torch.Generator().manual_seed(config.seed + 12345))
     start = time.perf_counter()
     _SHARED.update(pool=CachedLatents(images, extractor), val=val_images)
-    jobs = sorted(variants, key=lambda v: "pixel" not in v)          # the slowest first
+    jobs = sorted(config.variants, key=lambda v: "pixel" not in v)          # the slowest first
     summaries, rows = [], []
     bar = tqdm(total=len(jobs), desc="recipe search")
-    with cf.ProcessPoolExecutor(args.workers, mp_context=mp.get_context("fork")) as ex:
-        for fut in cf.as_completed([ex.submit(run_variant, v, args) for v in jobs]):
+    with cf.ProcessPoolExecutor(config.workers, mp_context=mp.get_context("fork")) as ex:
+        for fut in cf.as_completed([ex.submit(run_variant, v, config) for v in jobs]):
             these, r = fut.result()
             summaries += these
             rows += r
@@ -283,7 +205,7 @@ def search(args, variants: list[str], val_images: list, crops: FolderCrops, extr
     atomic_save(out / "summary.csv", lambda f: df.to_csv(f, index=False))
     atomic_save(out / "metrics.csv", lambda f: pd.DataFrame(rows).to_csv(f, index=False))
     atomic_write_text(out / "table.md", _table(df) if "mse_pixel" in set(df.variant) else df.to_string())
-    atomic_write_json(out / "config.json", {**{k: v for k, v in vars(args).items()}, "variants": variants,
+    atomic_write_json(out / "config.json", {**config.recorded(),
                                             "base_preset": base_preset().to_dict(),
                                             "wall_seconds": time.perf_counter() - start, "torch": torch.__version__})
     print((out / "table.md").read_text())

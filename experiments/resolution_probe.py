@@ -25,8 +25,10 @@ SNRs, a new and writable ``--out``, the BSDS500 `val` folder and its images.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -67,6 +69,25 @@ def landscape(image: torch.Tensor) -> torch.Tensor:
     return image.transpose(1, 2).flip(2) if image.shape[1] > image.shape[2] else image
 
 
+@dataclass(frozen=True)
+class ProbeConfig:
+    """One probe, as the command line asked for it (see ``python experiments/resolution_probe.py --help``)."""
+    checkpoint: str                  # a kodak.py --out, as given
+    methods: tuple[str, ...]         # known, distinct names of jscgc.methods.METHODS
+    preset: str
+    images: int                      # the first N images of BSDS500 val, >= 1
+    snrs: tuple[float, ...]          # finite, in dB
+    seed: int
+    data: str | None
+    out: str                         # --out as given (a new folder)
+
+    def recorded(self) -> dict:
+        """The settings as config.json records them (one key per flag, named as the flag)."""
+        kept = dataclasses.asdict(self)
+        return {**{k: v for k, v in kept.items() if k != "snrs"}, "methods": ",".join(self.methods),
+                "snr": list(self.snrs)}
+
+
 def parse_args(argv):
     p = checks.Parser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="a kodak.py --out with trained <method>/train folders")
@@ -94,69 +115,78 @@ def _table(df) -> list[str]:
     return lines
 
 
-def _checkpoint_files(args, name: str) -> None:
+def configure(argv) -> ProbeConfig:
+    """argv -> the checked :class:`ProbeConfig` (UsageError on an unknown method or a bad number); nothing
+    is read or written."""
+    args = parse_args(argv)
+    methods = checks.names("--methods", args.methods, METHODS)
+    checks.positive_int("--images", args.images)
+    snrs = checks.finite_all("--snr", args.snr, what="SNRs in dB")
+    checks.nonnegative_int("--seed", args.seed)
+    return ProbeConfig(checkpoint=args.checkpoint, methods=tuple(methods), preset=args.preset, images=args.images,
+                       snrs=tuple(snrs), seed=args.seed, data=args.data, out=args.out)
+
+
+def _checkpoint_files(config: ProbeConfig, name: str) -> None:
     """``<checkpoint>/<name>/train`` holds a checkpoint whose files all read (a damaged one is named)."""
-    folder = Path(args.checkpoint) / name / "train"
+    folder = Path(config.checkpoint) / name / "train"
     if latest_checkpoint(folder) is None:
-        raise UsageError(f"--checkpoint {args.checkpoint} has no trained {name} (no checkpoint under {folder})")
+        raise UsageError(f"--checkpoint {config.checkpoint} has no trained {name} (no checkpoint under {folder})")
     try:
         check_checkpoint(latest_checkpoint(folder))
     except DamagedFile as err:
         raise UsageError(f"--checkpoint: {err}") from None
 
 
-def _trained(args, name: str, preset, extractor):
+def _trained(config: ProbeConfig, name: str, preset, extractor):
     """The method built at --preset with its finished checkpoint loaded (another model, an unfinished run:
     one line)."""
     system = build_method(name, preset, extractor).eval()
     try:
-        load_trained(system, Path(args.checkpoint) / name / "train")
+        load_trained(system, Path(config.checkpoint) / name / "train")
     except (ValueError, FileNotFoundError) as err:                  # DamagedFile is a ValueError
         raise UsageError(f"--checkpoint (--preset {preset.name}, {name}): {err}") from None
     return system
 
 
-def check_inputs(args) -> tuple[list, dict]:
-    """Every input, before any transmission (raises UsageError); returns the images and the trained systems."""
-    methods = checks.names("--methods", args.methods, METHODS)
-    checks.positive_int("--images", args.images)
-    checks.finite_all("--snr", args.snr, what="SNRs in dB")
-    checks.nonnegative_int("--seed", args.seed)
-    checks.new_folder("--out", args.out)
-    val = checks.data_folder("--data", args.data, need="bsds500/val") / "bsds500" / "val"
-    for name in methods:
-        _checkpoint_files(args, name)
+def check_inputs(config: ProbeConfig) -> tuple[list, dict]:
+    """The folders, checkpoints and images of ``config``, before any transmission (raises UsageError);
+    returns the images ((3, 128, 192) each, with their names) and the trained systems."""
+    checks.new_folder("--out", config.out)
+    val = checks.data_folder("--data", config.data, need="bsds500/val") / "bsds500" / "val"
+    for name in config.methods:
+        _checkpoint_files(config, name)
     try:
         images = [(n, center_crop(torch.nn.functional.avg_pool2d(landscape(im)[None], 2)[0], SIZE))
-                  for n, im in folder_images(val, args.images)]
+                  for n, im in folder_images(val, config.images)]
     except (FileNotFoundError, ValueError) as err:                  # ImageError is a ValueError
         raise UsageError(f"--data: {err}") from None
-    extractor, preset = TAEF2(), get_preset(args.preset)
-    return images, {name: _trained(args, name, preset, extractor) for name in methods}
+    extractor, preset = TAEF2(), get_preset(config.preset)
+    return images, {name: _trained(config, name, preset, extractor) for name in config.methods}
 
 
 def main(argv=None) -> int:
     """Check every input (one line, exit 2, nothing written), then run the probe and write its results."""
     def check():
-        args = parse_args(argv)
-        return (args, *check_inputs(args))
+        config = configure(argv)
+        return (config, *check_inputs(config))
 
     return checks.run_main("resolution_probe", check, lambda checked: _probe(*checked))
 
 
-def _probe(args, images: list, systems: dict) -> int:
+def _probe(config: ProbeConfig, images: list, systems: dict) -> int:
     from tqdm.auto import tqdm
 
-    out, rows, t0 = Path(args.out), [], time.time()
+    out, rows, t0 = Path(config.out), [], time.time()
     ready, unavailable = available_metrics(SCORED)
-    bar = tqdm(total=len(systems) * len(args.snr) * len(images), desc="probe")
+    bar = tqdm(total=len(systems) * len(config.snrs) * len(images), desc="probe")
     for name, system in systems.items():
-        for snr in args.snr:
+        for snr in config.snrs:
             for k, (img, x) in enumerate(images):
                 x = x[None]
                 x_tiles, got = to_tiles(x), {}
                 for how, batch in (("whole", x), ("tiles", x_tiles)):
-                    g = torch.Generator().manual_seed(1000 * args.seed + k)
+                    g = torch.Generator().manual_seed(1000 * config.seed + k)
                     with torch.no_grad():
                         r = system.receive(system.transmit(batch, snr, g), Dial(), g, tuple(batch.shape))
                     for f in ("output", "sample", "estimate"):
@@ -178,7 +208,7 @@ def _probe(args, images: list, systems: dict) -> int:
     out.mkdir(parents=True)
     atomic_write_text(out / "probe.csv", df.to_csv(index=False))
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
-    atomic_write_json(out / "config.json", {**vars(args), "size": SIZE, "tile": TILE, "n_images": len(images),
+    atomic_write_json(out / "config.json", {**config.recorded(), "size": SIZE, "tile": TILE, "n_images": len(images),
                                             "unavailable_metrics": unavailable,
                                             "wall_s": time.time() - t0, "torch": torch.__version__,
                                             "source": source_version()})

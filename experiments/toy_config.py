@@ -1,5 +1,6 @@
 """The configuration of ``experiments/toy_manifold.py``: its flags, the checks every input passes before
-anything is trained or written (one line ``toy_manifold: …``, exit 2), and the :class:`Config` the jobs get."""
+anything is trained or written (one line ``toy_manifold: …``, exit 2), and the :class:`Config` built once from
+argv (:func:`configure`) that the runner and its jobs get."""
 from __future__ import annotations
 
 import argparse
@@ -13,13 +14,15 @@ from jscgc.checks import UsageError
 from jscgc.io import is_complete, unwritable_reason
 from jscgc.methods import METHODS
 
-__all__ = ["Config", "DEFAULT_METHODS", "parse_args"]
+__all__ = ["Config", "DEFAULT_METHODS", "configure"]
 
 DEFAULT_METHODS = "jscgc,cjscc"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Config:
+    """One toy run, as the command line asked for it (``--quick`` applied); plain fields, so that the worker
+    processes receive it pickled."""
     snrs: list[float]
     methods: list[str]
     train_steps: int
@@ -37,6 +40,12 @@ class Config:
     sw_n: int = 8           # ŷ per (source, SNR) for the sliced-W₂ distance
     sw_samples: int = 64    # receiver and exact posterior samples per such ŷ
     channel: str = "awgn"   # a name of jscgc.channel_registry (NAME or NAME:VALUE)
+    out: Path | None = None  # where the results go (not a setting: config.json leaves it out)
+    figures: bool = True    # draw the figures after the run (not recorded either)
+
+    def recorded(self) -> dict:
+        """The settings as config.json records them."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "figures")}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +63,7 @@ def _parser(description: str) -> argparse.ArgumentParser:
                    help=f"comma list from {','.join(METHODS)} (default %(default)s)")
     p.add_argument("--channel", default="awgn",
                    help=f"the channel, one of {', '.join(CHANNELS)} (NAME or NAME:VALUE, see "
-                        "jscgc.channel_registry; default %(default)s)")
+                  "jscgc.channel_registry; default %(default)s)")
     p.add_argument("--train-steps", type=int, default=700, help="optimiser steps per model")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -82,7 +91,7 @@ def _check_numbers(args) -> list[str]:
     bad = sorted({m for m in methods if m not in METHODS})
     if bad or not methods or len(set(methods)) != len(methods):
         raise UsageError(f"--methods {args.methods!r}: expected distinct names from {','.join(METHODS)}"
-                         + (f" (unknown: {','.join(bad)})" if bad else ""))
+                   + (f" (unknown: {','.join(bad)})" if bad else ""))
     if not args.snr or not all(math.isfinite(s) for s in args.snr) or len(set(args.snr)) != len(args.snr):
         raise UsageError(f"--snr {' '.join(map(str, args.snr)) or '(none)'}: expected distinct finite SNRs in dB")
     least = {"--train-steps": (args.train_steps, 1), "--batch-size": (args.batch_size, 1),
@@ -118,18 +127,18 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise UsageError(f"--out {out}: {why}")
 
 
-def parse_args(argv, description: str = "") -> tuple[argparse.Namespace, Config]:
-    """Parse and check every input (raises UsageError); nothing is written here. ``description``: the
-    ``--help`` text."""
+def configure(argv, description: str = "") -> Config:
+    """argv -> the checked :class:`Config`: every input (raises UsageError); nothing is written here.
+    ``description``: the ``--help`` text."""
     args = _parser(description).parse_args(argv)
     if args.quick:
         args.snr, args.train_steps, args.eval_n, args.mi_batch = [-5.0, 5.0, 20.0], 400, 1500, 1024
     methods = _check_numbers(args)
     _check_channel(args.channel, methods)
     _check_out(Path(args.out), args.overwrite)
-    cfg = Config(snrs=[float(s) for s in args.snr], methods=methods, train_steps=args.train_steps,
-                 batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-                 euler_steps=args.euler_steps, eval_n=args.eval_n, mi_batch=args.mi_batch,
-                 mi_batches=args.mi_batches, ref_n=args.ref_n, sw_n=args.sw_n, sw_samples=args.sw_samples,
-                 per_snr=args.per_snr, seed=args.seed, workers=args.workers, channel=args.channel)
-    return args, cfg
+    return Config(snrs=[float(s) for s in args.snr], methods=methods, train_steps=args.train_steps,
+                  batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                  euler_steps=args.euler_steps, eval_n=args.eval_n, mi_batch=args.mi_batch,
+                  mi_batches=args.mi_batches, ref_n=args.ref_n, sw_n=args.sw_n, sw_samples=args.sw_samples,
+                  per_snr=args.per_snr, seed=args.seed, workers=args.workers, channel=args.channel,
+                  out=Path(args.out), figures=not args.no_figures)

@@ -52,16 +52,24 @@ COLUMNS = ["manifold", "snr_db", "receiver", "kind", "steps", "samples", "D", "P
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    snrs: tuple
-    n: int
-    steps: tuple
-    samples: tuple
+    """One frontier run, as the command line asked for it (see ``python experiments/toy_frontier.py --help``);
+    plain fields, so that the worker processes receive it pickled."""
+    snrs: tuple                      # distinct finite SNRs (dB), sorted
+    n: int                           # test draws per (source, SNR), a multiple of 16
+    steps: tuple                     # Euler steps of the dial, distinct, >= 1
+    samples: tuple                   # N of the dial, distinct, >= 1
     train_steps: int
     batch_size: int
     lr: float
     hidden: int
     seed: int
     workers: int
+    out: Path                        # where the results go (not a setting: config.json leaves it out)
+    figures: bool                    # draw toy_frontier.png/.pdf (not recorded either)
+
+    def recorded(self) -> dict:
+        """The settings as config.json records them."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "figures")}
 
 
 def _law_distance(src: ToySource, reference: np.ndarray, out: np.ndarray) -> float:
@@ -189,8 +197,10 @@ def _int_list(text: str, name: str) -> tuple:
     return values
 
 
-def check_inputs(args) -> Config:
-    """Every input, in the main process before any worker starts (raises UsageError); nothing is written."""
+def configure(argv) -> Config:
+    """argv -> the checked :class:`Config`: every input, in the main process before any worker starts (raises
+    UsageError); nothing is written."""
+    args = _parser().parse_args(argv)
     snrs = checks.finite_all("--snr", args.snr, distinct=True, what="SNRs in dB")
     if args.n < 16 or args.n % 16:
         raise UsageError(f"--n {args.n}: expected a multiple of 16 (the codebook's law is matched exactly)")
@@ -202,8 +212,10 @@ def check_inputs(args) -> Config:
     if is_complete(out) and not args.overwrite:
         raise UsageError(f"{out} holds a finished run ({out / 'complete.json'} exists); pass --overwrite or another --out")
     checks.writable_folder("--out", out)
-    return Config(tuple(sorted(snrs)), args.n, _int_list(args.steps, "steps"), _int_list(args.samples, "samples"),
-                  args.train_steps, args.batch_size, args.lr, args.hidden, args.seed, args.workers)
+    return Config(snrs=tuple(sorted(snrs)), n=args.n, steps=_int_list(args.steps, "steps"),
+                  samples=_int_list(args.samples, "samples"), train_steps=args.train_steps,
+                  batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, seed=args.seed, workers=args.workers,
+                  out=out, figures=not args.no_figures)
 
 
 def run(cfg: Config) -> tuple[list[dict], list[dict]]:
@@ -219,15 +231,13 @@ def run(cfg: Config) -> tuple[list[dict], list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Check every input (``toy_frontier: …``, exit 2, nothing written), then train, measure and write."""
-    def check():
-        args = _parser().parse_args(argv)
-        return args, check_inputs(args)
-
-    return checks.run_main("toy_frontier", check,
-                           lambda checked: run_in("toy_frontier", checked[0].out, lambda: _work(*checked, argv)))
+    return checks.run_main("toy_frontier", lambda: configure(argv),
+                           lambda cfg: run_in("toy_frontier", cfg.out, lambda: _work(cfg, argv)))
 
 
-def _work(args, cfg: Config, argv) -> int:
+def _work(cfg: Config, argv) -> int:
+    """Train and measure every (source, method), then write frontier.csv, config.json, timings.json and the
+    figure into ``cfg.out`` (``argv``: the command line config.json records)."""
     import pandas as pd
 
     start = time.perf_counter()
@@ -236,12 +246,12 @@ def _work(args, cfg: Config, argv) -> int:
     df = pd.DataFrame(rows).reindex(columns=COLUMNS)
     df = df.sort_values(["manifold", "snr_db", "kind", "receiver", "steps", "samples", "P"], kind="stable",
                         key=lambda c: c.map(order) if c.name == "manifold" else c).reset_index(drop=True)
-    out = Path(args.out)
+    out = cfg.out
     atomic_save(out / "frontier.csv", lambda f: df.to_csv(f, index=False))
-    atomic_write_json(out / "config.json", {**dataclasses.asdict(cfg), "torch": torch.__version__,
+    atomic_write_json(out / "config.json", {**cfg.recorded(), "torch": torch.__version__,
                                             "command": "python experiments/toy_frontier.py " + " ".join(argv or sys.argv[1:])})
     atomic_write_json(out / "timings.json", {"wall_seconds": time.perf_counter() - start, "jobs": timings})
-    if not args.no_figures:
+    if cfg.figures:
         from paper_figures.toy_frontier import draw
 
         draw(out)

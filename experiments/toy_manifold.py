@@ -39,7 +39,6 @@ import time
 STARTED = time.perf_counter()  # the printed wall time includes the imports below
 
 import concurrent.futures as cf  # noqa: E402
-import dataclasses  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -49,7 +48,7 @@ import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from experiments.toy_channel import awgn_law, capacity, estimate_mi  # noqa: E402
-from experiments.toy_config import DEFAULT_METHODS, Config, parse_args  # noqa: E402, F401
+from experiments.toy_config import DEFAULT_METHODS, Config, configure  # noqa: E402, F401
 from jscgc.channel_registry import channel_capacity  # noqa: E402
 from jscgc.data import manifold_source  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402  (one line ``toy_manifold: …``, exit 2)
@@ -232,7 +231,7 @@ def write_results(out: Path, cfg: Config, rows, curves, samples):
     for name, frame in (("results", df), ("pe_curves", _frame(curves, "pe_curves")),
                         ("samples", _frame(samples, "samples"))):
         atomic_save(out / f"{name}.csv", lambda f, fr=frame: fr.to_csv(f, index=False))
-    atomic_write_json(out / "config.json", {**dataclasses.asdict(cfg), "torch": torch.__version__,
+    atomic_write_json(out / "config.json", {**cfg.recorded(), "torch": torch.__version__,
                                             "ps": list(PS)})
     return df
 
@@ -241,23 +240,23 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     """Check every input, train and evaluate, write the results and figures; 2 on a bad input."""
     started = time.perf_counter() if started is None else started
     try:
-        args, cfg = parse_args(argv, __doc__)
+        cfg = configure(argv, __doc__)
     except UsageError as err:
         print(f"toy_manifold: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    return run_in("toy_manifold", out, lambda: _run(args, cfg, out, started))
+    return run_in("toy_manifold", cfg.out, lambda: _run(cfg, started))
 
 
-def _run(args, cfg: Config, out: Path, started: float) -> int:
-    """Train and evaluate, write the results and figures (:func:`jscgc.io.run_in` holds the folder)."""
-    t0 = time.perf_counter()
+def _run(cfg: Config, started: float) -> int:
+    """Train and evaluate, write the results and figures into ``cfg.out`` (:func:`jscgc.io.run_in` holds the
+    folder); ``started``: when the command started (for the wall time)."""
+    out, t0 = cfg.out, time.perf_counter()
     rows, curves, samples, jobs = run_jobs(cfg)
     t1 = time.perf_counter()
     rows += negative_control(cfg.seed)
     df = write_results(out, cfg, rows, curves, samples)
     t2 = time.perf_counter()
-    if not args.no_figures:
+    if cfg.figures:
         from paper_figures.toy_manifold import draw
         draw(out, workers=cfg.workers)
     wall = time.perf_counter() - started

@@ -182,8 +182,9 @@ def probe(tmp_path, bsds):
 
 
 def test_resolution_probe_checks_pass_on_good_inputs(probe):
-    args = resolution_probe.parse_args(probe)
-    images, systems = resolution_probe.check_inputs(args)
+    config = resolution_probe.configure(probe)
+    assert config.methods == ("mambajscc",) and config.snrs == (5.0,) and config.recorded()["methods"] == "mambajscc"
+    images, systems = resolution_probe.check_inputs(config)
     assert len(images) == 2 and images[0][1].shape == (3, *resolution_probe.SIZE) and list(systems) == ["mambajscc"]
 
 
