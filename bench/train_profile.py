@@ -77,7 +77,7 @@ from jscgc.encoders.cnn import CNNEncoder  # noqa: E402
 from jscgc.generators.zimage import ZImageVelocity  # noqa: E402
 from jscgc.imagedata import FolderCrops  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
+from jscgc.latent_system import training_source, training_sources  # noqa: E402
 from jscgc.latents import TAEF2, load_extractor  # noqa: E402
 from jscgc.methods import METHODS, build_method  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
@@ -328,7 +328,7 @@ def _build(method: str, preset, extractor, sources: dict):
     """The method as kodak.py builds it (seeded as its seed 0) and its training source."""
     torch.manual_seed(0)
     system = build_method(method, preset, extractor)
-    return system, sources["latents" if isinstance(system, LatentSystem) else "pixels"]
+    return system, training_source(system, sources)
 
 
 def profile_method(method: str, preset, extractor, sources: dict, a) -> dict:

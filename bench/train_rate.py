@@ -29,7 +29,7 @@ from jscgc import checks  # noqa: E402
 from jscgc.checks import UsageError  # noqa: E402
 from jscgc.imagedata import FolderCrops  # noqa: E402
 from jscgc.io import atomic_write_json  # noqa: E402
-from jscgc.latent_system import LatentSystem, training_sources  # noqa: E402
+from jscgc.latent_system import training_source, training_sources  # noqa: E402
 from jscgc.latents import TAEF2, weights_root  # noqa: E402
 from jscgc.methods import METHODS, build_method, count_parameters  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
@@ -65,7 +65,7 @@ def timed_run(method, preset, extractor, data, config, device) -> tuple[float, d
     """Build ``method`` afresh and train it for ``config.steps``; (seconds, its record)."""
     torch.manual_seed(config.seed)
     system = build_method(method, preset, extractor)
-    source = data["latents" if isinstance(system, LatentSystem) else "pixels"]
+    source = training_source(system, data)
     sync(device)
     start = time.perf_counter()
     result = train(system, source, config)

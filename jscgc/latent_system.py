@@ -29,7 +29,7 @@ from torch import nn
 
 from jscgc.types import Batch, LatentBatch, Received, Reception, Stage
 
-__all__ = ["LatentSystem", "CachedLatents", "training_sources", "lowpass", "anchor"]
+__all__ = ["LatentSystem", "CachedLatents", "training_sources", "training_source", "lowpass", "anchor"]
 
 
 def lowpass(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -80,6 +80,14 @@ def training_sources(crops, extractor: nn.Module, latent_pool: int = 0, seed: in
         return {"pixels": crops, "latents": crops}
     pool = CachedLatents(crops(latent_pool, torch.Generator().manual_seed(seed)), extractor)
     return {"pixels": pool.pixels, "latents": pool}
+
+
+def training_source(system: nn.Module, sources: dict):
+    """The one of :func:`training_sources` that ``system`` trains on: "latents" for a :class:`LatentSystem`
+    or a system whose ``reads_latents`` is true (a DiffJSCC, whose refinement takes the cached latents as
+    its targets), "pixels" otherwise. Both draw the same crops from one generator state."""
+    return sources["latents" if isinstance(system, LatentSystem) or getattr(system, "reads_latents", False)
+                   else "pixels"]
 
 
 class LatentSystem(nn.Module):
