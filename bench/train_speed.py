@@ -22,6 +22,7 @@ in that round. ``projected s`` is the preset's whole step budget at the medians:
 
     python bench/train_speed.py                                   # all six methods, old against new
     python bench/train_speed.py --methods mambajscc --variants old,old+channels_last,new --rounds 5
+    python bench/train_speed.py --threads 1 --out bench/results/train_speed_cpu_1thread.json
 """
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="fresh trainings of every variant per method")
     p.add_argument("--steps", type=int, default=4, help="measured optimiser steps per stage and round")
     p.add_argument("--warmup", type=int, default=2, help="unmeasured steps at the start of each stage")
+    p.add_argument("--threads", type=int, default=None, help="torch's intra-op threads (default: torch's own)")
     p.add_argument("--data", default=None, help="data root holding bsds500/train (else JSCGC_DATA, ../shared/data)")
     p.add_argument("--out", default="bench/results/train_speed_cpu.json", help="JSON file")
     return p.parse_args(argv)
@@ -95,6 +97,8 @@ def check(argv):
     for flag, value in (("--rounds", a.rounds), ("--steps", a.steps)):
         checks.positive_int(flag, value)
     checks.nonnegative_int("--warmup", a.warmup)
+    if a.threads is not None:
+        checks.positive_int("--threads", a.threads)
     folder = checks.image_folder("--data", a.data, "bsds500/train")
     out = json_out("--out", a.out)
     try:
@@ -171,6 +175,8 @@ def table(rows: list[dict], variants: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     a, preset, methods, variants, folder, out, extractor = checked("train_speed", lambda: check(argv))
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     wall = time.perf_counter()
     extractor.channels_last = "channels_last" in variant_options(variants[-1])
     sources, prep = setup(preset, extractor, folder)
