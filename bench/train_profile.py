@@ -322,7 +322,8 @@ def _mix(stages: list[dict]) -> dict:
 
 
 def _build(method: str, preset, extractor, sources: dict):
-    """The method as kodak.py builds it (seeded as its seed 0) and its training source."""
+    """The method as kodak.py builds it (seeded as its seed 0) and its training source
+    (``sources[system.data]``: DiffJSCC's is the latent pool)."""
     torch.manual_seed(0)
     system = build_method(method, preset, extractor)
     return system, sources[system.data]

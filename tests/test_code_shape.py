@@ -62,8 +62,14 @@ def test_systems_are_used_through_their_protocol():
     pattern = re.compile(r"isinstance\([^)]*(LatentSystem|JSCGC|MSEReconstruction|DiffJSCC|NECST)\b"
                          r"|(getattr|hasattr)\((system|inner)\b")
     found = [f"{p.relative_to(ROOT)}:{i}" for p in _sources(*PACKAGES, "bench", "paper_figures")
+             if p not in RUNS_ON_OLDER_CODE
              for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not found, found
+
+
+#: bench/first_losses.py compares training losses with an older checkout of the package, whose systems predate
+#: the protocol's declared attributes, so it asks what kind of system it holds
+RUNS_ON_OLDER_CODE = {ROOT / "bench" / "first_losses.py"}
 
 
 #: the one place besides the loop: an MI estimator fitting its own critic (part of estimating I(X;Ŷ), not

@@ -23,7 +23,7 @@ from torch import nn
 
 from jscgc.flow import euler_sample, flow_matching_loss
 from jscgc.system import MSEReconstruction
-from jscgc.types import Dial, Received, Reception, Stage
+from jscgc.types import Batch, Dial, LatentBatch, Received, Reception, Stage
 
 __all__ = ["DiffJSCC", "as_condition_symbols"]
 
@@ -44,6 +44,11 @@ def as_condition_symbols(x: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"DiffJSCC condition: expected (B, m) or (B, C, h, w), got {tuple(x.shape)}")
 
 
+def _data(batch: Batch) -> torch.Tensor:
+    """x (B, *S) of a batch: the tensor itself, or a LatentBatch's images."""
+    return batch.images if isinstance(batch, LatentBatch) else batch
+
+
 class DiffJSCC(nn.Module):
     """Stage one: an :class:`MSEReconstruction` (CJSCC). Stage two: a conditional flow refiner.
 
@@ -53,14 +58,19 @@ class DiffJSCC(nn.Module):
         extractor: frozen ``encode``/``decode`` between x and the refiner's space (a latent
             extractor of :mod:`jscgc.latents`), or None to refine x itself.
         time_schedule: training distribution of t (``jscgc.flow.TIME_SCHEDULES``).
+        cached_latents: with an extractor, train on the "latents" source (:attr:`data`): a
+            :class:`~jscgc.types.LatentBatch` whose latents the extractor encoded once, which the refinement
+            takes as its targets instead of encoding the images again. Only float32 rounding differs from
+            ``False``, which encodes every target batch (docs/performance.md, 'CPU training: before and after').
+
+    Both stages take a batch of x (B, *S) or a LatentBatch (its images are x).
     """
 
-    data = "pixels"
     views = ("output",)
     dial_options: frozenset[str] = frozenset()
 
     def __init__(self, stage1: MSEReconstruction, velocity: nn.Module, extractor: nn.Module | None = None,
-                 time_schedule: str = "uniform", refine_share: float = 0.5):
+                 time_schedule: str = "uniform", refine_share: float = 0.5, cached_latents: bool = True):
         super().__init__()
         if not 0 < refine_share < 1:
             raise ValueError(f"DiffJSCC refine_share: expected a fraction in (0, 1), got {refine_share}")
@@ -69,11 +79,19 @@ class DiffJSCC(nn.Module):
         self.extractor = extractor.eval().requires_grad_(False) if extractor is not None else None
         self.time_schedule = time_schedule
         self.refine_share = refine_share
+        self.cached_latents = cached_latents
+
+    @property
+    def data(self) -> str:
+        """The training source it reads (:class:`~jscgc.types.System`): "latents", the pool whose cached
+        latents become the refinement's targets, when it has an extractor and ``cached_latents``; else
+        "pixels"."""
+        return "latents" if self.extractor is not None and self.cached_latents else "pixels"
 
     def plan(self) -> tuple[Stage, ...]:
         """("reconstruction": stage one's MSE, only ``stage1`` trains), then ("refinement": Eq. 10 on
         stage one's estimate, only the refiner trains); ``refine_share`` of the budget goes to the second."""
-        return (Stage("reconstruction", 1.0 - self.refine_share, self.stage1.loss, trains=("stage1.",),
+        return (Stage("reconstruction", 1.0 - self.refine_share, self.reconstruction_loss, trains=("stage1.",),
                       estimate=self.stage1.estimate),
                 Stage("refinement", self.refine_share, self.refine_loss, trains=("velocity.",)))
 
@@ -111,11 +129,23 @@ class DiffJSCC(nn.Module):
     def transmit(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> Received:
         return self.stage1.transmit(x0, snr_db, generator)
 
-    def refine_loss(self, x0: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reconstruction_loss(self, batch: Batch, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Stage "reconstruction": stage one's MSE on the batch's x (B, *S)."""
+        return self.stage1.loss(_data(batch), snr_db, generator)
+
+    def _target(self, batch: Batch) -> torch.Tensor:
+        """The refiner-space target of a batch: its cached latents (B, C, h, w) when ``cached_latents`` and
+        the batch is a LatentBatch, else its x encoded (the identity without an extractor)."""
+        if self.extractor is not None and self.cached_latents and isinstance(batch, LatentBatch):
+            return batch.latents
+        return self._to_space(_data(batch))
+
+    def refine_loss(self, batch: Batch, snr_db, generator: torch.Generator | None = None) -> torch.Tensor:
         """Stage "refinement": Eq. 10 in the refiner's space, conditioned on stage one's estimate."""
+        x0 = _data(batch)
         with torch.no_grad():
             received = self.transmit(x0, snr_db, generator)
-            target = self._to_space(x0)
+            target = self._target(batch)
             x_tilde = self.stage1.estimate(received, tuple(x0.shape))
         return flow_matching_loss(self.velocity, target, self.condition(x_tilde, received.snr_db), generator,
                                   schedule=self.time_schedule)
