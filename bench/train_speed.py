@@ -40,7 +40,6 @@ import jscgc.scan as scan
 from bench.environment import checked, environment, json_out
 from bench.train_profile import ALL_METHODS, profile_budget, run_training, setup
 from jscgc import checks
-from jscgc.baselines import DiffJSCC
 from jscgc.checks import UsageError
 from jscgc.io import atomic_write_json
 from jscgc.latents import load_extractor
@@ -110,9 +109,8 @@ def build(method: str, preset, extractor, sources: dict, on: frozenset[str]):
     scan.CPU_CHUNK = NEW_CHUNK if "scan_chunk" in on else OLD_CHUNK
     torch.manual_seed(0)
     system = build_method(method, preset, extractor)
-    for m in system.modules():
-        if isinstance(m, DiffJSCC):
-            m.cached_latents = "cached_latents" in on
+    if method == "diffjscc":                          # the DiffJSCC option, set on the one system that has it
+        system.cached_latents = "cached_latents" in on
     return system, sources[system.data]
 
 
