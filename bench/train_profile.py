@@ -101,12 +101,17 @@ def parse_args(argv) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def taef2_preset(name: str) -> None:
+    """Refuse a --preset that is unknown or not on TAEF2 latents (one line naming the known ones)."""
+    if name not in PRESETS or PRESETS[name].latents != "taef2":
+        raise UsageError(f"--preset {name}: expected one of "
+                         f"{','.join(n for n, p in PRESETS.items() if p.latents == 'taef2')} (TAEF2 latents)")
+
+
 def check(argv):
     """Every input checked before any work: one line naming the bad one (exit 2)."""
     a = parse_args(argv)
-    if a.preset not in PRESETS or PRESETS[a.preset].latents != "taef2":
-        raise UsageError(f"--preset {a.preset}: expected one of "
-                         f"{','.join(n for n, p in PRESETS.items() if p.latents == 'taef2')} (TAEF2 latents)")
+    taef2_preset(a.preset)
     preset = get_preset(a.preset)
     methods = checks.names("--methods", a.methods, sorted(METHODS))
     checks.positive_int("--steps", a.steps)

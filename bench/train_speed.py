@@ -38,13 +38,13 @@ import torch
 
 import jscgc.scan as scan
 from bench.environment import checked, environment, json_out
-from bench.train_profile import ALL_METHODS, profile_budget, run_training, setup
+from bench.train_profile import ALL_METHODS, profile_budget, run_training, setup, taef2_preset
 from jscgc import checks
 from jscgc.checks import UsageError
 from jscgc.io import atomic_write_json
 from jscgc.latents import load_extractor
 from jscgc.methods import METHODS, build_method
-from jscgc.presets import PRESETS, get_preset
+from jscgc.presets import get_preset
 from jscgc.train import stage_steps
 
 OPTIONS = ("channels_last", "cached_latents", "scan_chunk")
@@ -79,9 +79,7 @@ def parse_args(argv) -> argparse.Namespace:
 def check(argv):
     """Every input checked before any work: one line naming the bad one (exit 2)."""
     a = parse_args(argv)
-    if a.preset not in PRESETS or PRESETS[a.preset].latents != "taef2":
-        raise UsageError(f"--preset {a.preset}: expected one of "
-                         f"{','.join(n for n, p in PRESETS.items() if p.latents == 'taef2')} (TAEF2 latents)")
+    taef2_preset(a.preset)
     methods = checks.names("--methods", a.methods, sorted(METHODS))
     variants = [v for v in a.variants.split(",") if v]
     if len(variants) < 2 or len(set(variants)) != len(variants):
