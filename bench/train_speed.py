@@ -6,8 +6,7 @@ The options (each changes nothing beyond float32 rounding, each on by default; d
 * ``channels_last``: :class:`jscgc.latents.TAEF2` runs its encoder and decoder on channels-last activations
   (off: the default layout);
 * ``cached_latents``: :class:`jscgc.baselines.DiffJSCC` trains on the "latents" source and takes the pool's
-  cached latents as its refinement targets (off: the "pixels" source, every target batch encoded);
-* ``scan_chunk``: :data:`jscgc.scan.CPU_CHUNK` as the package sets it (off: 16, its earlier value).
+  cached latents as its refinement targets (off: the "pixels" source, every target batch encoded).
 
 A variant is ``old`` (every option off: the code before the options), ``new`` (every option on), or
 ``old+OPTION`` (only that option on). Each method is built as ``experiments/kodak.py`` builds it
@@ -40,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import jscgc.scan as scan  # noqa: E402
 from bench.environment import checked, environment, json_out  # noqa: E402
 from bench.train_profile import ALL_METHODS, profile_budget, run_training, setup  # noqa: E402
 from jscgc import checks  # noqa: E402
@@ -53,8 +51,7 @@ from jscgc.methods import METHODS, build_method  # noqa: E402
 from jscgc.presets import PRESETS, get_preset  # noqa: E402
 from jscgc.train import stage_steps  # noqa: E402
 
-OPTIONS = ("channels_last", "cached_latents", "scan_chunk")
-OLD_CHUNK, NEW_CHUNK = 16, scan.CPU_CHUNK
+OPTIONS = ("channels_last", "cached_latents")
 
 
 def variant_options(name: str) -> frozenset[str]:
@@ -112,7 +109,6 @@ def build(method: str, preset, extractor, sources: dict, on: frozenset[str]):
     """The method as kodak.py builds it with the options ``on`` set (the extractor is shared: its option is
     set here, before each training), and its training source."""
     extractor.channels_last = "channels_last" in on
-    scan.CPU_CHUNK = NEW_CHUNK if "scan_chunk" in on else OLD_CHUNK
     torch.manual_seed(0)
     system = build_method(method, preset, extractor)
     for m in system.modules():
@@ -183,17 +179,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"train_speed: latent pool of {prep['latent_pool']} crops encoded in {prep['latent_pool_s']:.1f} s",
           flush=True)
     rows = []
-    try:
-        for method in methods:
-            rows.append(speed_method(method, preset, extractor, sources, variants, a))
-            print(f"train_speed: {method} done ({time.perf_counter() - wall:.0f} s)", file=sys.stderr, flush=True)
-    finally:
-        scan.CPU_CHUNK = NEW_CHUNK
+    for method in methods:
+        rows.append(speed_method(method, preset, extractor, sources, variants, a))
+        print(f"train_speed: {method} done ({time.perf_counter() - wall:.0f} s)", file=sys.stderr, flush=True)
     text = table(rows, variants)
     print(text)
     result = {"bench": "train_speed", "preset": preset.name, "variants": variants, "rounds": a.rounds,
               "steps": a.steps, "warmup": a.warmup, "batch": preset.train.batch_size, "crop": preset.crop,
-              "old_chunk": OLD_CHUNK, "new_chunk": NEW_CHUNK, "setup": prep, "rows": rows, "table": text,
+              "setup": prep, "rows": rows, "table": text,
               "wall_seconds": time.perf_counter() - wall, **environment(torch.device("cpu"), "train_speed.py", argv)}
     atomic_write_json(out, result)
     print(f"wrote {out}")
