@@ -16,6 +16,7 @@ checkout from before that function (copy it into that checkout's bench/ and run 
 
     python bench/first_losses.py --out /tmp/new.json                 # here; then the same in the old checkout
     python bench/first_losses.py --compare /tmp/old.json /tmp/new.json
+    python bench/first_losses.py --threads 1 --methods jscgc,mambajscc --out /tmp/old_1thread.json   # (old checkout)
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def parse_args(argv):
     p.add_argument("--preset", default="small")
     p.add_argument("--methods", default=ALL_METHODS, help=f"comma list of {sorted(METHODS)}")
     p.add_argument("--steps", type=int, default=20, help="losses compared per stage")
+    p.add_argument("--threads", type=int, default=None, help="torch's intra-op threads (default: torch's own); "
+                   "another count is a rounding change of the same code, the yardstick for a speed change")
     p.add_argument("--data", default=None, help="data root holding bsds500/train (else JSCGC_DATA, ../shared/data)")
     p.add_argument("--out", default=None, help="JSON file of the losses")
     p.add_argument("--compare", nargs=2, default=None, metavar=("OLD", "NEW"),
@@ -81,18 +84,24 @@ def method_losses(method: str, preset, extractor, sources: dict, steps: int) -> 
 
 
 def compare(old_path: str, new_path: str) -> dict:
-    """The largest |new − old| / |old| over the losses of each method's runs, printed as a table."""
+    """The largest |new − old| / |old| over the losses of each run of the methods both files hold, and the
+    first step (1-based) where it exceeds 1e-3, printed as a table."""
     old, new = (read_json(p, keys=("methods",))["methods"] for p in (old_path, new_path))
+    common = [m for m in old if m in new]
+    if not common:
+        raise UsageError(f"--compare: {old_path} and {new_path} hold no method in common")
     rows = {}
-    print("| method | run | steps | max rel. difference | source old → new |\n|---|---|---:|---:|---|")
-    for method in old:
+    print("| method | run | steps | max rel. difference | first step > 1e-3 | source old → new |\n"
+          "|---|---|---:|---:|---:|---|")
+    for method in common:
         for run, a in old[method].items():
-            b = new.get(method, {}).get(run)
+            b = new[method].get(run)
             if b is None or len(b["losses"]) != len(a["losses"]):
                 raise UsageError(f"--compare: {new_path} has no {method} {run} run of {len(a['losses'])} losses")
-            worst = max(abs(y - x) / abs(x) for x, y in zip(a["losses"], b["losses"]))
-            rows[f"{method} {run}"] = worst
-            print(f"| {method} | {run} | {len(a['losses'])} | {worst:.2e} | {a['source']} → {b['source']} |")
+            rel = [abs(y - x) / abs(x) for x, y in zip(a["losses"], b["losses"])]
+            above = next((k + 1 for k, r in enumerate(rel) if r > 1e-3), None)
+            rows[f"{method} {run}"] = max(rel)
+            print(f"| {method} | {run} | {len(rel)} | {max(rel):.2e} | {above or '–'} | {a['source']} → {b['source']} |")
     return rows
 
 
@@ -109,6 +118,8 @@ def check(argv):
                          f"{','.join(n for n, p in PRESETS.items() if p.latents == 'taef2')} (TAEF2 latents)")
     methods = checks.names("--methods", a.methods, sorted(METHODS))
     checks.positive_int("--steps", a.steps)
+    if a.threads is not None:
+        checks.positive_int("--threads", a.threads)
     folder = checks.image_folder("--data", a.data, "bsds500/train")
     out = json_out("--out", a.out or "first_losses.json")
     return a, get_preset(a.preset), methods, folder, out
@@ -118,6 +129,8 @@ def main(argv=None):
     a, preset, methods, folder, out = checked("first_losses", lambda: check(argv))
     if a.compare:
         return checked("first_losses", lambda: compare(*a.compare))
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     extractor = load_extractor("taef2")
     sources = training_sources(FolderCrops(folder, preset.crop), extractor, preset.latent_pool)
     result = {"preset": preset.name, "steps": a.steps, "methods": {},

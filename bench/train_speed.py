@@ -6,8 +6,7 @@ The options (each changes nothing beyond float32 rounding, each on by default; d
 * ``channels_last``: :class:`jscgc.latents.TAEF2` runs its encoder and decoder on channels-last activations
   (off: the default layout);
 * ``cached_latents``: :class:`jscgc.baselines.DiffJSCC` trains on the "latents" source and takes the pool's
-  cached latents as its refinement targets (off: the "pixels" source, every target batch encoded);
-* ``scan_chunk``: :data:`jscgc.scan.CPU_CHUNK` as the package sets it (off: 16, its earlier value).
+  cached latents as its refinement targets (off: the "pixels" source, every target batch encoded).
 
 A variant is ``old`` (every option off: the code before the options), ``new`` (every option on), or
 ``old+OPTION`` (only that option on). Each method is built as ``experiments/kodak.py`` builds it
@@ -36,7 +35,6 @@ import time
 import torch
 
 
-import jscgc.scan as scan
 from bench.environment import checked, environment, json_out
 from bench.train_profile import ALL_METHODS, profile_budget, run_training, setup, taef2_preset
 from jscgc import checks
@@ -47,8 +45,7 @@ from jscgc.methods import METHODS, build_method
 from jscgc.presets import get_preset
 from jscgc.train import stage_steps
 
-OPTIONS = ("channels_last", "cached_latents", "scan_chunk")
-OLD_CHUNK, NEW_CHUNK = 16, scan.CPU_CHUNK
+OPTIONS = ("channels_last", "cached_latents")
 
 
 def variant_options(name: str) -> frozenset[str]:
@@ -104,7 +101,6 @@ def build(method: str, preset, extractor, sources: dict, on: frozenset[str]):
     """The method as kodak.py builds it with the options ``on`` set (the extractor is shared: its option is
     set here, before each training), and its training source."""
     extractor.channels_last = "channels_last" in on
-    scan.CPU_CHUNK = NEW_CHUNK if "scan_chunk" in on else OLD_CHUNK
     torch.manual_seed(0)
     system = build_method(method, preset, extractor)
     if method == "diffjscc":                          # the DiffJSCC option, set on the one system that has it
@@ -174,17 +170,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"train_speed: latent pool of {prep['latent_pool']} crops encoded in {prep['latent_pool_s']:.1f} s",
           flush=True)
     rows = []
-    try:
-        for method in methods:
-            rows.append(speed_method(method, preset, extractor, sources, variants, a))
-            print(f"train_speed: {method} done ({time.perf_counter() - wall:.0f} s)", file=sys.stderr, flush=True)
-    finally:
-        scan.CPU_CHUNK = NEW_CHUNK
+    for method in methods:
+        rows.append(speed_method(method, preset, extractor, sources, variants, a))
+        print(f"train_speed: {method} done ({time.perf_counter() - wall:.0f} s)", file=sys.stderr, flush=True)
     text = table(rows, variants)
     print(text)
     result = {"bench": "train_speed", "preset": preset.name, "variants": variants, "rounds": a.rounds,
               "steps": a.steps, "warmup": a.warmup, "batch": preset.train.batch_size, "crop": preset.crop,
-              "old_chunk": OLD_CHUNK, "new_chunk": NEW_CHUNK, "setup": prep, "rows": rows, "table": text,
+              "setup": prep, "rows": rows, "table": text,
               "wall_seconds": time.perf_counter() - wall, **environment(torch.device("cpu"), "train_speed.py", argv)}
     atomic_write_json(out, result)
     print(f"wrote {out}")

@@ -10,8 +10,8 @@ channels each (G = 1 may be given as (batch, N, L)). Same signature as mamba-ssm
 
 Why hand-written: mamba-ssm ships only CUDA kernels (and no wheel for the CPU or GPU images here),
 so the package needs an exact PyTorch scan everywhere else. :func:`selective_scan_torch` evaluates
-the recurrence in closed form inside chunks of steps (cumulative sums of the log-decay) and
-carries the state across chunks: L/chunk Python steps instead of L. :func:`selective_scan_reference`
+the recurrence in closed form inside chunks of 16 steps (cumulative sums of the log-decay) and
+carries the state across chunks: L/16 Python steps instead of L. :func:`selective_scan_reference`
 is the straightforward loop over time, kept for tests and ``bench/scan.py``.
 """
 from __future__ import annotations
@@ -19,12 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["selective_scan", "selective_scan_torch", "selective_scan_reference", "mamba_ssm_available", "CPU_CHUNK"]
-
-#: the chunk length of :func:`selective_scan_torch` on the CPU. 32 took fewer ms than 16 for the `small`
-#: MambaJSCC's scans (batch 16, D 256, N 8, L 64 and 16) and the `default` shape of bench/scan.py on the
-#: 2-core development CPU (docs/performance.md, 'CPU training: before and after'); read at each call.
-CPU_CHUNK = 32
+__all__ = ["selective_scan", "selective_scan_torch", "selective_scan_reference", "mamba_ssm_available"]
 
 
 def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
@@ -65,11 +60,11 @@ def selective_scan_torch(u, delta, A, B, C, D=None, delta_bias=None, delta_softp
     centred on m, the middle of the range of S and 0 in the chunk: h_t = e^{S_t − m} (e^{m} h_start +
     Σ_{s≤t} e^{m − S_s} b_s), so every factor, and every factor of the backward pass, lies within
     e^{±R/2} for that range's width R. A chunk with R < 80 (Mamba's initial Δ·|A| ≤ 1.6 per step
-    gives R ≤ 26 at chunk 16, R ≤ 51 at chunk 32) runs in float32, where e^{±40} is far from overflow
-    and underflow; a wider one runs in float64. Per-step log-decays below −20 (a factor < 2·10⁻⁹) are clamped to −20.
+    gives R ≤ 26 at chunk 16) runs in float32, where e^{±40} is far from overflow and underflow; a
+    wider one runs in float64. Per-step log-decays below −20 (a factor < 2·10⁻⁹) are clamped to −20.
     Gradients are checked against a float64 loop in tests/test_scan_encoders.py. ``chunk`` defaults to
-    :data:`CPU_CHUNK` on the CPU (cache-sized) and 64 on a GPU (fewer launches). Returns y (batch, D, L)."""
-    chunk = chunk or (64 if u.is_cuda else CPU_CHUNK)
+    16 on the CPU (cache-sized) and 64 on a GPU (fewer launches). Returns y (batch, D, L)."""
+    chunk = chunk or (64 if u.is_cuda else 16)
     if delta_bias is not None:
         delta = delta + delta_bias[None, :, None]
     if delta_softplus:

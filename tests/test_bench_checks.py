@@ -146,6 +146,7 @@ CASES = {
                     (["--out", "{tmp}/file/sub.json"], "--out")],
     "first_losses": [(["--methods", "bogus", "--out", "{tmp}/out/l.json"], "--methods"),
                      (["--steps", "0", "--out", "{tmp}/out/l.json"], "--steps"),
+                     (["--threads", "0", "--out", "{tmp}/out/l.json"], "--threads"),
                      (["--preset", "huge", "--out", "{tmp}/out/l.json"], "--preset"),
                      (["--data", "{tmp}/none", "--out", "{tmp}/out/l.json"], "--data"),
                      (["--out", "{tmp}/file/sub.json"], "--out"),

@@ -4,7 +4,6 @@ float32 rounding (docs/performance.md, 'CPU training: before and after').
 * TAEF2 on channels-last activations (``TAEF2.channels_last``) against the default layout, forward and
   backward, both measured against a float64 copy; parameters, state dict and saved weights unchanged.
 * DiffJSCC's refinement on the pool's cached latents (``cached_latents``) against re-encoding the images.
-* The selective scan at the CPU chunk (``jscgc.scan.CPU_CHUNK``) against chunk 16 and the float64 loop.
 """
 import copy
 
@@ -12,13 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_model
 
-import jscgc.scan as scan
 from jscgc.baselines import DiffJSCC
 from jscgc.latent_system import CachedLatents
 from jscgc.latents import TAEF2
 from jscgc.methods import build_method
 from jscgc.presets import get_preset
-from jscgc.scan import selective_scan_reference, selective_scan_torch
 from jscgc.types import LatentBatch
 
 
@@ -145,26 +142,3 @@ def test_diffjscc_reads_the_latent_pool_only_with_cached_latents():
     assert build_method("mambajscc", get_preset("tiny"), extractor).data == "latents"
     assert DiffJSCC(system.stage1, system.velocity).data == "pixels"        # no extractor: vectors, no latents
 
-
-def _scan_inputs(b, d, n, g, length, seed=0):
-    """Inputs shaped like the `small` MambaJSCC's scan, with its initial Δ (softplus of about −2)."""
-    gen = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=gen, dtype=torch.float64)  # noqa: E731
-    return (r(b, d, length), r(b, d, length) * 0.5 - 2, -torch.exp(r(d, n) * 0.5), r(b, g, n, length),
-            r(b, g, n, length), r(d), r(d))
-
-
-@pytest.mark.parametrize("length", [64, 16, 45])
-def test_scan_at_the_cpu_chunk_matches_chunk_16_and_the_float64_loop(length):
-    exact = _scan_inputs(4, 32, 8, 4, length)
-    ref = selective_scan_reference(*exact, True)
-    outs, grads = {}, {}
-    for chunk in (16, scan.CPU_CHUNK, None):
-        args = [t.float().requires_grad_(i < 5) for i, t in enumerate(exact)]
-        outs[chunk] = selective_scan_torch(*args, True, chunk=chunk)
-        outs[chunk].square().mean().backward()
-        grads[chunk] = [a.grad for a in args[:5]]
-    assert torch.equal(outs[None], outs[scan.CPU_CHUNK])                # the default is CPU_CHUNK
-    assert _rel(outs[scan.CPU_CHUNK], ref) < 1e-5 and _rel(outs[16], ref) < 1e-5
-    assert _rel(outs[scan.CPU_CHUNK], outs[16]) < 1e-5
-    assert all(_rel(a, b) < 1e-4 for a, b in zip(grads[scan.CPU_CHUNK], grads[16]))
