@@ -45,10 +45,10 @@ class Point:
     offset: int = 0
 
 
-def points(name: str, system, steps: int, dials: tuple[Dial, ...] = ()) -> list[Point]:
-    """The system as built at ``steps`` Euler steps (one receiver per view), then each extra dial point as
-    one more receiver ``<name> [<settings>]`` with its own random stream."""
-    built = Point(Dial(steps=steps), tuple((name + VIEW_LABELS[v], v) for v in system.views), 0)
+def points(name: str, system, steps: int, dials: tuple[Dial, ...] = (), dial: Dial | None = None) -> list[Point]:
+    """The system at its own point (``dial``, by default as built at ``steps`` Euler steps; one receiver per
+    view), then each extra dial point as one more receiver ``<name> [<settings>]`` with its own random stream."""
+    built = Point(dial or Dial(steps=steps), tuple((name + VIEW_LABELS[v], v) for v in system.views), 0)
     return [built] + [Point(d, ((f"{name} [{d.label()}]", "output"),), k) for k, d in enumerate(dials, start=1)]
 
 
@@ -77,7 +77,8 @@ class Evaluation:
 
 
 def evaluate(system, name: str, images: list[tuple[str, torch.Tensor]], snrs, ready: dict, *, seed: int,
-             steps: int, samples: int = 1, dials: tuple[Dial, ...] = (), device=torch.device("cpu"),
+             steps: int, samples: int = 1, dials: tuple[Dial, ...] = (), dial: Dial | None = None,
+             device=torch.device("cpu"),
              keep: Callable[[str, float, str, torch.Tensor], None] | None = None,
              progress: bool = True) -> Evaluation:
     """Score ``system`` (a :class:`~jscgc.types.System`) on ``images`` [(name, (3, H, W))] at each SNR.
@@ -85,11 +86,12 @@ def evaluate(system, name: str, images: list[tuple[str, torch.Tensor]], snrs, re
     Each (image, SNR) draws its channel noise and its first point's samples from one generator seeded by
     :func:`image_seed`; ``samples`` successive receptions per point are scored as samples 0, 1, ...
     ``keep(label, snr, image name, x_hat (1, 3, H, W))`` sees every first-sample output (e.g. to save PNGs).
+    ``dial`` replaces the system's own point (``Dial(steps=steps)``) under its plain view labels.
     """
     from tqdm.auto import tqdm
 
     result, measures = Evaluation(), set_measures(ready)
-    scored = points(name, system, steps, dials)
+    scored = points(name, system, steps, dials, dial)
     system.eval()
     bar = tqdm(total=len(snrs) * len(images), desc=f"eval {name}", disable=not progress, leave=False)
     for snr in snrs:

@@ -130,7 +130,8 @@ class JSCGC(CommSystem):
 
     Recipe options (defaults: the paper as written — Gaussian start, Eq. 10 end to end, one stage;
     docs/recipe_search.md measures the others):
-        cond_dropout: fraction of training samples whose ŷ is replaced by :func:`null_condition`.
+        cond_dropout: fraction of training samples whose ŷ is replaced by :func:`null_condition` (1: the
+            generator alone, trained without ŷ; sample it with guidance w = 0).
         guidance: classifier-free guidance scale w at sampling (needs ``cond_dropout`` > 0 to mean
             anything).
         prior: where the Euler steps start (t = 1):
@@ -155,8 +156,8 @@ class JSCGC(CommSystem):
                  guidance: float = 1.0, prior: str = "gaussian", mse_share: float = 0.0,
                  prior_noise: float = 0.1):
         super().__init__(encoder, channel)
-        if prior not in PRIORS or not 0 <= cond_dropout < 1 or not 0 <= mse_share < 1 or prior_noise < 0:
-            raise ValueError(f"JSCGC: prior in {PRIORS}, cond_dropout in [0, 1), mse_share in [0, 1), "
+        if prior not in PRIORS or not 0 <= cond_dropout <= 1 or not 0 <= mse_share < 1 or prior_noise < 0:
+            raise ValueError(f"JSCGC: prior in {PRIORS}, cond_dropout in [0, 1], mse_share in [0, 1), "
                              f"prior_noise >= 0 expected, got {prior!r}, {cond_dropout}, {mse_share}, {prior_noise}")
         if prior == "posterior_mean" and not mse_share:
             raise ValueError("JSCGC: prior 'posterior_mean' needs mse_share > 0 (the stage that trains μ(ŷ))")

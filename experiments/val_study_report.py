@@ -1,0 +1,188 @@
+"""The rule of docs/val_study.md applied to the finished variants of a validation study (val_study.py --report).
+
+Every number is a per-image value averaged over the SNRs (and samples) first, then over images:
+
+* PSNR cost of a receiver = PSNR(mambajscc) − PSNR(receiver) per image; it passes when the mean + 1.96 s.e.
+  of these paired differences is at most :data:`BOUND` (3.01 dB, the cost of an exact posterior sampler).
+* Among passing candidates (views of "screen" variants other than μ(ŷ)), the lowest mean LPIPS-alex wins.
+  Two receivers whose paired difference has a 95 % interval (mean ± 1.96 s.e.) containing 0 are tied, and
+  the tie-breaks decide in order: DISTS, LPIPS-vgg (each with the same tie test), then the lower mean PSNR
+  cost. The ranking repeats the choice on what is left, so the second row is the runner-up.
+* No passing candidate: the lowest mean PSNR cost among candidates whose LPIPS-alex is below mambajscc's.
+* Confirmation: with seed 1 run for the winner and the runner-up, the winner stays when it passes on both
+  seeds and its paired LPIPS-alex difference to the runner-up over both seeds' images does not lie above 0.
+
+Writes ``ranking.csv`` (a row per seed and receiver), ``per_snr.csv`` (mean ± s.e. per seed, receiver, SNR
+and measure) and ``verdict.md`` under the study's folder, and copies them to ``--to``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from jscgc.io import atomic_save, atomic_write_text
+
+__all__ = ["BOUND", "REFERENCE", "load", "per_image", "rank", "choose", "confirm", "report"]
+
+BOUND = 10 * math.log10(2)          # 3.01 dB: an exact posterior sampler has twice the MMSE
+REFERENCE = "mambajscc"
+RULE = ("lpips_alex", "dists", "lpips_vgg")
+BESIDE = ("psnr", "psnr_lp16", "detail_match", "hf_ratio", "colour_dist")
+
+
+def load(out: Path) -> pd.DataFrame:
+    """Every finished variant's metrics.csv under ``out``/seed*/ with columns seed, variant, role, receiver."""
+    frames = []
+    for info_path in sorted(out.glob("seed*/*/info.json")):
+        info = json.loads(info_path.read_text())
+        frame = pd.read_csv(info_path.parent / "metrics.csv")
+        frames.append(frame.rename(columns={"method": "receiver"}).assign(
+            seed=info["seed"], variant=info["variant"], role=info["role"]))
+    if not frames:
+        raise FileNotFoundError(f"{out}: no finished variant (seed*/<variant>/info.json)")
+    return pd.concat(frames, ignore_index=True)
+
+
+def per_image(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """(image × receiver) means over SNRs and samples of one seed's ``metric``."""
+    return frame.groupby(["image", "receiver"])[metric].mean().unstack("receiver")
+
+
+def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float]:
+    """Mean and standard error of the paired differences a − b over the images both have."""
+    d = (a - b).dropna()
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def _tied(a: pd.Series, b: pd.Series) -> bool:
+    mean, se = _paired(a, b)
+    return not (abs(mean) > 1.96 * se)          # an interval that contains 0 (or none: one image) is a tie
+
+
+def _best(names: list[str], tables: dict, cost: pd.Series) -> str:
+    """The choice among ``names``: lowest LPIPS-alex; ties go to DISTS, then LPIPS-vgg, then PSNR cost."""
+    pool = list(names)
+    for metric in RULE:
+        means = tables[metric][pool].mean()
+        lead = means.idxmin()
+        pool = [n for n in pool if n == lead or _tied(tables[metric][n], tables[metric][lead])]
+        if len(pool) == 1:
+            return pool[0]
+    return min(pool, key=lambda n: cost[n])
+
+
+def rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """One seed's table: a row per receiver with the rule's measures, its PSNR cost and whether it passes,
+    and ``rank`` (1 = the winner) among the passing candidates."""
+    metrics = [m for m in RULE + BESIDE if m in frame.columns]
+    tables = {m: per_image(frame, m) for m in metrics}
+    roles = frame.groupby("receiver")["role"].first()
+    cost_img = tables["psnr"].rsub(tables["psnr"][REFERENCE], axis=0)
+    rows = []
+    for r in tables["psnr"].columns:
+        mean, se = _paired(tables["psnr"][REFERENCE], tables["psnr"][r])
+        candidate = roles[r] == "screen" and not r.endswith("μ(ŷ)")
+        rows.append({"receiver": r, "role": roles[r], "candidate": candidate, "n_images": int(cost_img[r].count()),
+                     **{m: float(tables[m][r].mean()) for m in metrics},
+                     **{f"{m}_se": float(tables[m][r].std(ddof=1) / math.sqrt(tables[m][r].count())) for m in RULE},
+                     "psnr_cost": mean, "psnr_cost_se": se, "psnr_cost_upper": mean + 1.96 * se,
+                     "passes": bool(candidate and mean + 1.96 * se <= BOUND)})
+    table = pd.DataFrame(rows).set_index("receiver")
+    left, order = list(table.index[table["passes"]]), []
+    while left:
+        order.append(_best(left, tables, table["psnr_cost"]))
+        left.remove(order[-1])
+    table["rank"] = pd.Series({n: k + 1 for k, n in enumerate(order)}, dtype="Int64")
+    return table.reset_index()
+
+
+def choose(table: pd.DataFrame) -> tuple[str | None, str | None, str]:
+    """(winner, runner-up, which part of the rule chose them) from one seed's :func:`rank` table."""
+    ranked = table.dropna(subset=["rank"]).sort_values("rank")["receiver"].tolist()
+    if ranked:
+        return ranked[0], ranked[1] if len(ranked) > 1 else None, "ranking among passing receivers"
+    ref = table.set_index("receiver").loc[REFERENCE, "lpips_alex"]
+    below = table[table["candidate"] & (table["lpips_alex"] < ref)].sort_values("psnr_cost")
+    names = below["receiver"].tolist()
+    return (names[0] if names else None, names[1] if len(names) > 1 else None,
+            "no receiver passed: lowest PSNR cost among those below MambaJSCC's LPIPS-alex")
+
+
+def confirm(frame: pd.DataFrame, winner: str, runner_up: str) -> str | None:
+    """The confirmation over seeds 0 and 1 (None when seed 1 lacks either), as one sentence."""
+    seeds = [s for s in (0, 1) if {winner, runner_up} <= set(frame[frame["seed"] == s]["receiver"])]
+    if seeds != [0, 1]:
+        return None
+    tables = {s: rank(frame[frame["seed"] == s]).set_index("receiver") for s in seeds}
+    passes = all(tables[s].loc[winner, "passes"] for s in seeds)
+    diffs = pd.concat([per_image(frame[frame["seed"] == s], "lpips_alex").pipe(lambda t: t[winner] - t[runner_up])
+                       for s in seeds])
+    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    stays = passes and not (mean - 1.96 * se > 0)
+    return (f"{winner} {'stays' if stays else 'does not stay'}: passes on both seeds: {passes}; LPIPS-alex "
+            f"{winner} − {runner_up} over both seeds' images {mean:+.4f} ± {se:.4f} (s.e., n = {len(diffs)})")
+
+
+def per_snr(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Mean ± s.e. over images (samples averaged first) per seed, receiver, SNR and measure."""
+    images = frame.groupby(["seed", "receiver", "snr_db", "image"])[metrics].mean()
+    grouped = images.groupby(level=["seed", "receiver", "snr_db"], sort=False)
+    mean, se, n = grouped.mean(), grouped.std(ddof=1) / grouped.count() ** 0.5, grouped.count()
+    long = [t.stack().rename(k) for k, t in (("mean", mean), ("se", se), ("n", n))]
+    return pd.concat(long, axis=1).rename_axis(["seed", "receiver", "snr_db", "metric"]).reset_index()
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    cols = ["rank", "receiver", "role", "lpips_alex", "dists", "lpips_vgg", "psnr", "psnr_cost", "psnr_cost_upper",
+            "passes", "detail_match", "hf_ratio"]
+    cols = [c for c in cols if c in table.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in table.sort_values(["rank", "lpips_alex"], na_position="last").iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            if c in RULE:
+                cells.append(f"{v:.4f} ± {r[c + '_se']:.4f}")
+            elif c == "psnr_cost":
+                cells.append(f"{v:+.2f} ± {r['psnr_cost_se']:.2f}")
+            elif isinstance(v, float):
+                cells.append(f"{v:.3f}" if math.isfinite(v) else "–")
+            else:
+                cells.append("–" if pd.isna(v) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict(frame: pd.DataFrame, tables: pd.DataFrame) -> str:
+    """verdict.md: per seed the ranking table and the choice, then the confirmation where seed 1 allows it."""
+    text = [f"# Validation study: the rule applied\n\nMeasures are means over images of per-image means over "
+            f"the SNRs {', '.join(f'{v:g}' for v in sorted(frame['snr_db'].unique()))} dB; ± is one standard error over images. PSNR cost: "
+            f"against {REFERENCE}, paired; it passes at an upper 95 % bound ≤ {BOUND:.2f} dB."]
+    for seed, table in tables.groupby("seed"):
+        winner, runner_up, how = choose(table)
+        text.append(f"\n## Seed {seed} ({table['n_images'].max()} images)\n\n{_markdown(table)}\n\n"
+                    f"Winner: **{winner}**, runner-up: {runner_up} ({how}).")
+    winner, runner_up, _ = choose(tables[tables["seed"] == tables["seed"].min()])
+    line = confirm(frame, winner, runner_up) if winner and runner_up else None
+    text.append("\n## Confirmation\n\n" + (line or "Not yet: seed 1 has not run for the winner and the runner-up."))
+    return "\n".join(text) + "\n"
+
+
+def report(out: Path, to: Path | None = None) -> pd.DataFrame:
+    """Apply the rule to every seed under ``out``; write ranking.csv, per_snr.csv and verdict.md."""
+    frame = load(out)
+    tables = pd.concat([rank(frame[frame["seed"] == s]).assign(seed=s) for s in sorted(frame["seed"].unique())])
+    snr_table = per_snr(frame, [m for m in RULE + BESIDE if m in frame.columns])
+    atomic_save(out / "ranking.csv", lambda f: tables.to_csv(f, index=False))
+    atomic_save(out / "per_snr.csv", lambda f: snr_table.to_csv(f, index=False))
+    atomic_write_text(out / "verdict.md", verdict(frame, tables))
+    print((out / "verdict.md").read_text())
+    if to is not None:
+        to.mkdir(parents=True, exist_ok=True)
+        for name in ("ranking.csv", "per_snr.csv", "verdict.md"):
+            shutil.copyfile(out / name, to / name)
+    return tables

@@ -1,0 +1,72 @@
+"""The validation study's variants (docs/val_study.md): what each one trains, and where it is received.
+
+A :class:`Variant` is a registered method (:mod:`jscgc.methods`) built on the ``small`` preset with some
+settings replaced, trained under the preset's budget, and received at one operating point
+(:class:`jscgc.types.Dial`). Variants that change only the receiver name the variant whose training they
+share (``trains``), so one checkpoint serves several receivers. The unchanged methods keep kodak.py's run
+record exactly, so their checkpoints are what ``experiments/kodak.py --preset small`` would train.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from jscgc.presets import PAPER_RECIPE, Preset, get_preset
+from jscgc.types import Dial
+
+__all__ = ["Variant", "VARIANTS", "preset_of", "training_of"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """method: a name of jscgc.methods.METHODS. settings: Preset.updated overrides of the ``small`` preset
+    (a section as a dict or an instance). dial: the receiver's operating point. trains: the variant whose
+    checkpoint this one receives with (None: its own). role: "reference", "screen" or "diagnostic"."""
+    method: str
+    description: str
+    settings: dict = field(default_factory=dict)
+    dial: Dial = Dial()
+    trains: str | None = None
+    role: str = "screen"
+
+
+_ALONE = {"recipe": replace(PAPER_RECIPE, cond_dropout=1.0)}
+_WIDE = {"backbone": {"dim": 192, "n_heads": 6}}
+
+VARIANTS: dict[str, Variant] = {
+    # the references: the constraint's MSE decoder and the other realistic receiver
+    "mambajscc": Variant("mambajscc", "MambaJSCC: the same network run once, pixel MSE (the PSNR reference)",
+                         role="reference"),
+    "diffjscc": Variant("diffjscc", "DiffJSCC: CNN JSCC then a conditional flow refiner", role="reference"),
+    # the two ends as they stand
+    "ours": Variant("jscgc", "our recipe as shipped: pixel-MSE stage ¼, flow from μ(ŷ) + 0.3 ε, ÷8 anchor"),
+    "paper": Variant("jscgc-paper", "the paper's recipe: Gaussian start, Eq. 10 end to end, no anchor"),
+    # ours moved toward realism, at the receiver only
+    "ours-a16": Variant("jscgc", "ours with the ÷16 anchor", dial=Dial(anchor=16), trains="ours"),
+    "ours-s01": Variant("jscgc", "ours sampled from μ(ŷ) + 0.1 ε", dial=Dial(prior_noise=0.1), trains="ours"),
+    "ours-s05": Variant("jscgc", "ours sampled from μ(ŷ) + 0.5 ε", dial=Dial(prior_noise=0.5), trains="ours"),
+    "ours-16": Variant("jscgc", "ours with 16 Euler steps", dial=Dial(steps=16), trains="ours"),
+    # the paper's recipe moved toward the posterior
+    "paper-16": Variant("jscgc-paper", "the paper's recipe with 16 Euler steps", dial=Dial(steps=16), trains="paper"),
+    "paper-cfg2": Variant("jscgc", "the paper's recipe trained with 10 % ŷ-dropout, guidance w = 2",
+                          {"recipe": replace(PAPER_RECIPE, cond_dropout=0.1, guidance=2.0)}),
+    # the structure of ours
+    "ours-mse-half": Variant("jscgc", "ours with a pixel-MSE stage of ½",
+                             {"recipe": {"mse_share": 0.5}}),
+    # the generator alone (ŷ dropped in training, guidance 0 at sampling): what texture the backbone makes
+    "alone": Variant("jscgc", "the backbone trained without ŷ (paper's recipe, ŷ always dropped), sampled "
+                     "unconditionally", _ALONE, Dial(guidance=0.0), role="diagnostic"),
+    "alone-2x": Variant("jscgc", "the generator alone, twice the budget (3200 steps)",
+                        {**_ALONE, "train": {"steps": 3200}}, Dial(guidance=0.0), role="diagnostic"),
+    "alone-wide": Variant("jscgc", "the generator alone, backbone dim 192 (≈ 4× the parameters)",
+                          {**_ALONE, **_WIDE}, Dial(guidance=0.0), role="diagnostic"),
+}
+
+
+def training_of(name: str) -> str:
+    """The variant whose checkpoint ``name`` is received with."""
+    return VARIANTS[name].trains or name
+
+
+def preset_of(name: str) -> Preset:
+    """The ``small`` preset with the settings of ``name``'s training variant."""
+    return get_preset("small").updated(**VARIANTS[training_of(name)].settings)

@@ -1,0 +1,107 @@
+"""The validation study (experiments/val_study.py): the rule of docs/val_study.md on tables with known answers,
+the runner's input checks, its run records (kodak.py's for unchanged methods) and one tiny run end to end."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import experiments.val_study as study
+import experiments.val_study_variants as variants
+from experiments.kodak_config import configure, train_config
+from experiments.val_study_report import BOUND, choose, confirm, rank
+from jscgc.presets import get_preset
+from jscgc.runs import data_fingerprint, run_record
+
+
+def _frame(receivers: dict, n: int = 12, seed: int = 0, rng=None) -> pd.DataFrame:
+    """Rows of per-image metrics at two SNRs: receivers = {name: (role, psnr, lpips_alex, dists, lpips_vgg)};
+    each value gets small per-image noise so that standard errors exist."""
+    rng = rng or np.random.default_rng(0)
+    rows = []
+    for name, (role, psnr, la, di, lv) in receivers.items():
+        for i in range(n):
+            for snr in (0.0, 10.0):
+                e = rng.normal(0, 0.002, 4)
+                rows.append({"receiver": name, "role": role, "seed": seed, "image": f"im{i}", "snr_db": snr,
+                             "sample": 0, "psnr": psnr + 100 * e[0], "lpips_alex": la + e[1], "dists": di + e[2],
+                             "lpips_vgg": lv + e[3]})
+    return pd.DataFrame(rows)
+
+
+def test_rule_picks_lowest_lpips_among_passing_and_breaks_ties_by_dists():
+    frame = _frame({"mambajscc": ("reference", 20.0, 0.50, 0.30, 0.50),
+                    "a": ("screen", 18.0, 0.400, 0.25, 0.45),      # passes, lowest LPIPS-alex
+                    "b": ("screen", 18.5, 0.4005, 0.20, 0.45),     # tied with a on LPIPS-alex, lower DISTS
+                    "c": ("screen", 15.0, 0.30, 0.10, 0.30),       # best perceptually but costs 5 dB
+                    "d": ("screen", 19.0, 0.45, 0.25, 0.45),
+                    "d μ(ŷ)": ("screen", 19.9, 0.35, 0.25, 0.45)})  # an estimate is never a candidate
+    table = rank(frame).set_index("receiver")
+    assert not table.loc["c", "passes"] and not table.loc["d μ(ŷ)", "passes"]
+    assert table.loc["a", "psnr_cost"] == pytest.approx(2.0, abs=0.2) and table.loc["a", "passes"]
+    winner, runner_up, _ = choose(table.reset_index())
+    assert (winner, runner_up) == ("b", "a")
+    assert table.loc["d", "rank"] == 3 and pd.isna(table.loc["mambajscc", "rank"])
+
+
+def test_rule_without_a_passing_receiver_takes_the_cheapest_below_mambajscc():
+    frame = _frame({"mambajscc": ("reference", 20.0, 0.50, 0.30, 0.50),
+                    "a": ("screen", 15.0, 0.40, 0.25, 0.45),
+                    "b": ("screen", 16.0, 0.45, 0.25, 0.45),
+                    "c": ("screen", 16.5, 0.55, 0.25, 0.45)})      # cheapest but worse than the reference
+    winner, runner_up, how = choose(rank(frame))
+    assert (winner, runner_up) == ("b", "a") and "no receiver passed" in how
+    assert BOUND == pytest.approx(3.0103, abs=1e-4)
+
+
+def test_confirmation_over_two_seeds():
+    rows = {"mambajscc": ("reference", 20.0, 0.50, 0.30, 0.50), "a": ("screen", 18.0, 0.40, 0.25, 0.45)}
+    seed0 = _frame({**rows, "b": ("screen", 18.0, 0.42, 0.25, 0.45)})
+    worse = _frame({**rows, "b": ("screen", 18.0, 0.35, 0.25, 0.45)}, seed=1, rng=np.random.default_rng(1))
+    assert "a stays" in confirm(pd.concat([seed0, _frame({**rows, "b": ("screen", 18.0, 0.42, 0.25, 0.45)},
+                                                         seed=1, rng=np.random.default_rng(2))]), "a", "b")
+    assert "does not stay" in confirm(pd.concat([seed0, worse]), "a", "b")
+    assert confirm(seed0, "a", "b") is None
+
+
+@pytest.mark.parametrize("argv, flag", [(["--variants", "bogus"], "--variants"), (["--images", "0"], "--images"),
+                                        (["--snr", "nan"], "--snr"), (["--metrics", "psnr,nope"], "--metrics")])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, flag):
+    out = tmp_path / "out"
+    assert study.main(argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("val_study: ") and flag in err[0]
+    assert not out.exists()
+
+
+def test_unchanged_methods_keep_kodaks_run_record(tmp_path):
+    """The study's checkpoints of mambajscc, ours and paper are what kodak.py --preset small trains."""
+    from jscgc.imagedata import data_root
+
+    root = data_root(None, need="bsds500/train")
+    fingerprint = data_fingerprint(root / "bsds500/train")
+    for name, method in (("mambajscc", "mambajscc"), ("ours", "jscgc"), ("paper", "jscgc-paper")):
+        config = configure(["--preset", "small", "--methods", method])
+        kodak = run_record(method, get_preset("small"), train_config(config, get_preset("small"), False),
+                           config.train_data, fingerprint, 0)
+        cfg = study.train_cfg(variants.preset_of(name), 0, True)
+        ours = run_record(variants.VARIANTS[name].method, variants.preset_of(name), cfg, study.TRAIN_DATA, fingerprint, 0)
+        assert ours == kodak
+    assert variants.preset_of("ours-a16") == variants.preset_of("ours")       # receive-only: the same training
+    assert variants.preset_of("alone").recipe.cond_dropout == 1.0
+
+
+def test_a_tiny_run_end_to_end_and_its_rerun_skips(tmp_path, monkeypatch, capsys):
+    small = variants.preset_of
+    monkeypatch.setattr(study, "preset_of", lambda n: small(n).updated(train={"steps": 2, "checkpoint_every": 0},
+                                                                        latent_pool=32))
+    out = tmp_path / "vs"
+    argv = ["--variants", "mambajscc", "--images", "1", "--snr", "5", "--bootstrap", "0", "--out", str(out),
+            "--metrics", "psnr,lpips_alex,dists,lpips_vgg", "--no-progress"]
+    assert study.main(argv) == 0
+    info = json.loads((out / "seed0" / "mambajscc" / "info.json").read_text())
+    assert info["examples"] == 2 * 16 and info["pixels_seen"] == 2 * 16 * 64 * 64 and info["role"] == "reference"
+    metrics = pd.read_csv(out / "seed0" / "mambajscc" / "metrics.csv")
+    assert list(metrics["method"]) == ["mambajscc"] and metrics["psnr"].notna().all()
+    capsys.readouterr()
+    assert study.main(argv) == 0 and "skipped" in capsys.readouterr().err
