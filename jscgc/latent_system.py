@@ -154,7 +154,8 @@ class LatentSystem(nn.Module):
                 shape: tuple[int, ...] | None = None) -> Reception:
         """For an image ``shape`` (B, 3, H, W): the inner system's ``dial.samples`` latent draws decoded
         (one decode each), μ(ŷ) decoded once, and the output: the average of the decoded draws, its coarse
-        band replaced by μ's when anchored (``dial.anchor``, by default the factor built with; 0: off)."""
+        band replaced by μ's when anchored (``dial.anchor``, by default the factor built with; 0: off).
+        The other settings (``dial.window`` among them) go to the inner system."""
         if shape is None:
             raise ValueError("LatentSystem.receive: the image shape (B, 3, H, W) is needed")
         dial.check(self.dial_options, type(self).__name__)

@@ -28,6 +28,7 @@ from torch import nn
 from jscgc.channels import equalize
 from jscgc.flow import euler_sample, flow_matching_loss, run_once
 from jscgc.types import Dial, Received, Reception, Stage
+from jscgc.windows import Windowed
 
 __all__ = ["Received", "Reception", "CommSystem", "JSCGC", "MSEReconstruction", "Guided", "null_condition",
            "NULL_SNR_DB", "PRIORS", "snr_per_sample"]
@@ -166,7 +167,10 @@ class JSCGC(CommSystem):
         self.time_schedule = time_schedule
         self.cond_dropout, self.guidance, self.prior, self.prior_noise = cond_dropout, guidance, prior, prior_noise
         self.mse_share = mse_share
-        self.dial_options = frozenset({"guidance", "prior_noise"} if prior == "posterior_mean" else {"guidance"})
+        self.window_batch: int | None = None     # samples per velocity call when windowed (None: all windows at once)
+        options = {"guidance", "prior_noise"} if prior == "posterior_mean" else {"guidance"}
+        # windowed reception needs a token grid: an encoder with a stride on a (C, H, W) latent
+        self.dial_options = frozenset(options | ({"window"} if self.token_stride() else set()))
         # the frozen MSE decoder of the posterior-mean prior; filled when stage "flow" begins
         self.prior_net = copy.deepcopy(velocity).requires_grad_(False) if prior == "posterior_mean" else None
 
@@ -184,17 +188,34 @@ class JSCGC(CommSystem):
         """Begin of stage "flow" (posterior-mean prior): the trained MSE decoder becomes the frozen prior."""
         self.prior_net.load_state_dict(self.velocity.state_dict())
 
+    def token_stride(self) -> int | None:
+        """Latent positions per encoder-token side (the encoder's stride), or None when the data is no
+        (C, H, W) grid of tokens (vectors)."""
+        stride = getattr(self.encoder, "stride", None)
+        return stride if isinstance(stride, int) and len(self.data_shape) == 3 else None
+
+    def windowed(self, net: nn.Module, window: int | None) -> nn.Module:
+        """``net`` itself (window None or 0), or ``net`` run on overlapping windows of ``window`` encoder tokens
+        and fused (:class:`~jscgc.windows.Windowed`; docs/design.md, 'Windowed reception')."""
+        if not window:
+            return net
+        patch = getattr(self.velocity, "patch_size", 1)
+        return Windowed(net, window, self.token_stride(), patch, self.window_batch)
+
     def one_shot(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor:
         """μ(ŷ) = −v(0, t = 1, ŷ): the flow network's one-pass estimate of x0, (B, *S)."""
         return -run_once(self.velocity, received, shape)
 
-    def prior_estimate(self, received: Received, shape: tuple[int, ...]) -> torch.Tensor | None:
+    def prior_estimate(self, received: Received, shape: tuple[int, ...],
+                       window: int | None = None) -> torch.Tensor | None:
         """The μ(ŷ) the prior is centred on, (B, *S), without gradients: the frozen MSE decoder's
-        (posterior-mean prior), the network's one-pass estimate (one-shot prior), or None (Gaussian)."""
+        (posterior-mean prior), the network's one-pass estimate (one-shot prior), or None (Gaussian);
+        with ``window`` (encoder tokens), that pass fused over windows as the Euler steps are."""
         if self.prior == "gaussian":
             return None
+        net = self.prior_net if self.prior_net is not None else self.velocity
         with torch.no_grad():
-            return -run_once(self.prior_net if self.prior_net is not None else self.velocity, received, shape)
+            return -run_once(self.windowed(net, window), received, shape)
 
     def start(self, mu: torch.Tensor | None, shape: tuple[int, ...], generator=None, device=None,
               prior_noise: float | None = None) -> torch.Tensor:
@@ -230,12 +251,13 @@ class JSCGC(CommSystem):
         """``dial.samples`` draws x̂ ~ q(x | ŷ), each ``dial.steps`` Euler steps (Eq. 14) from its own start of
         the prior (drawn in turn from ``generator``), all from one μ(ŷ); (B, *S) each. ``dial.prior_noise``
         (posterior-mean prior) and ``dial.guidance`` override, for this call only, the σ and w the system
-        was built with."""
+        was built with. ``dial.window`` fuses every velocity call (μ(ŷ) included) over windows of that many
+        encoder tokens (guidance inside each window)."""
         dial.check(self.dial_options, type(self).__name__)
         shape = tuple(shape) if shape is not None else (received.symbols.shape[0], *self.data_shape)
-        mu = self.prior_estimate(received, shape)
+        mu = self.prior_estimate(received, shape, dial.window)
         w = self.guidance if dial.guidance is None else dial.guidance
-        velocity = self.velocity if w == 1.0 else Guided(self.velocity, w)
+        velocity = self.windowed(self.velocity if w == 1.0 else Guided(self.velocity, w), dial.window)
         draws = [euler_sample(velocity, received, shape, dial.steps, generator,
                               x1=self.start(mu, shape, generator, received.symbols.device, dial.prior_noise))
                  for _ in range(dial.samples)]

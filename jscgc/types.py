@@ -116,6 +116,11 @@ class Dial:
     prior_noise σ of the posterior-mean prior's start μ(ŷ) + σ ε (None: the σ trained with)
     guidance   classifier-free guidance w (None: as built; meaningful for a system trained with ŷ-dropout)
     anchor     the ÷f coarse band of μ(ŷ) put into the output (None: as built, 0: off); images only
+    window     receive in overlapping windows of this side in encoder tokens, fused at every velocity call
+               (None or 0: the whole grid); the stride is window // 2 tokens (at least 1) and the last
+               window lies flush with the far edge, so every position is covered; each position's velocity is
+               the mean over the windows that hold it, each window conditioned on its own part of ŷ
+               (:mod:`jscgc.windows`); image JSCGC systems only
     ========== ======================================================================================
 
     ``None`` means "as the system was built"; a bad value is a ValueError naming the setting.
@@ -125,9 +130,12 @@ class Dial:
     prior_noise: float | None = None
     guidance: float | None = None
     anchor: int | None = None
+    window: int | None = None
 
     #: the settings a system may or may not honour (``System.dial_options``); steps and samples every one does
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("prior_noise", "guidance", "anchor")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("prior_noise", "guidance", "anchor", "window")
+    #: the optional settings whose 0 means "off", accepted by every system
+    OFF_AT_ZERO: ClassVar[tuple[str, ...]] = ("anchor", "window")
 
     def __post_init__(self):
         bad = []
@@ -141,6 +149,8 @@ class Dial:
             bad.append(f"guidance={self.guidance!r} (a finite scale)")
         if self.anchor is not None and not (isinstance(self.anchor, int) and self.anchor >= 0):
             bad.append(f"anchor={self.anchor!r} (0 for none, or a pooling factor >= 1)")
+        if self.window is not None and not (isinstance(self.window, int) and self.window >= 0):
+            bad.append(f"window={self.window!r} (0 for the whole grid, or a side >= 1 in encoder tokens)")
         if bad:
             raise ValueError(f"dial: bad setting {'; '.join(bad)}")
 
@@ -148,7 +158,8 @@ class Dial:
     def parse(cls, text: str, base: "Dial | None" = None) -> "Dial":
         """``"samples=4,prior_noise=0.1,anchor=0"`` -> Dial, the settings not named taken from ``base``
         (default: the defaults); unknown names and bad numbers are errors."""
-        kinds = {"steps": int, "samples": int, "prior_noise": float, "guidance": float, "anchor": int}
+        kinds = {"steps": int, "samples": int, "prior_noise": float, "guidance": float, "anchor": int,
+                 "window": int}
         values = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, _, value = part.partition("=")
@@ -162,7 +173,8 @@ class Dial:
 
     def label(self) -> str:
         """The settings that differ from the defaults, e.g. ``"N=4, σ=0.1"``; ``"as built"`` for none."""
-        short = {"steps": "steps", "samples": "N", "prior_noise": "σ", "guidance": "w", "anchor": "anchor ÷"}
+        short = {"steps": "steps", "samples": "N", "prior_noise": "σ", "guidance": "w", "anchor": "anchor ÷",
+                 "window": "win"}
         default = Dial()
         parts = [f"{short[f.name]}{'' if f.name == 'anchor' else '='}{getattr(self, f.name):g}"
                  for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
@@ -173,14 +185,16 @@ class Dial:
 
     def check(self, options: frozenset[str], who: str) -> None:
         """Refuse a setting that ``who`` (a system with ``dial_options`` = ``options``) does not honour:
-        a ValueError naming the setting and the system. ``anchor=0`` (off) is accepted by every system."""
+        a ValueError naming the setting and the system. ``anchor=0`` and ``window=0`` (off) are accepted by every
+        system."""
         wanted = [name for name in self.OPTIONAL
-                  if (getattr(self, name) if name == "anchor" else getattr(self, name) is not None)]
+                  if (getattr(self, name) if name in self.OFF_AT_ZERO else getattr(self, name) is not None)]
         refused = [name for name in wanted if name not in options]
         if refused:
             needs = {"prior_noise": "a JSCGC with the posterior-mean prior",
                      "guidance": "a flow receiver (JSCGC)",
-                     "anchor": "an image system whose JSCGC has the posterior-mean prior (μ(ŷ))"}
+                     "anchor": "an image system whose JSCGC has the posterior-mean prior (μ(ŷ))",
+                     "window": "a flow receiver on an encoder-token grid (an image JSCGC)"}
             raise ValueError(f"dial: {refused[0]} needs {needs[refused[0]]}; {who} has none")
 
 

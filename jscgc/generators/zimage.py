@@ -185,6 +185,11 @@ class ZImageVelocity(nn.Module):
                                             target_modules=["to_q", "to_k", "to_v", "to_out.0",
                                                             "w1", "w2", "w3"]))
 
+    @property
+    def patch_size(self) -> int:
+        """The backbone's patch size p on the latent (windows of a windowed reception are whole patches)."""
+        return self.adapter.config.patch_size
+
     def injections(self, x_t: torch.Tensor, t: torch.Tensor, received: Received) -> dict[int, torch.Tensor]:
         """The adapter's features padded to the backbone's unified sequence: {layer: (B, L, dim)}."""
         H, W = x_t.shape[-2:]
