@@ -49,12 +49,19 @@ VARIANTS: dict[str, Variant] = {
     "paper-16": Variant("jscgc-paper", "the paper's recipe with 16 Euler steps", dial=Dial(steps=16), trains="paper"),
     "paper-cfg2": Variant("jscgc", "the paper's recipe trained with 10 % ŷ-dropout, guidance w = 2",
                           {"recipe": replace(PAPER_RECIPE, cond_dropout=0.1, guidance=2.0)}),
+    # receiving in overlapping windows of the training crop (4x4 tokens), fused at every Euler step
+    "ours-win4": Variant("jscgc", "ours received in 4x4-token windows (the training crop), hop 2",
+                         dial=Dial(window=4), trains="ours"),
+    "paper-win4": Variant("jscgc-paper", "the paper's recipe received in 4x4-token windows, hop 2",
+                          dial=Dial(window=4), trains="paper"),
     # the structure of ours
     "ours-mse-half": Variant("jscgc", "ours with a pixel-MSE stage of ½",
                              {"recipe": {"mse_share": 0.5}}),
     # the generator alone (ŷ dropped in training, guidance 0 at sampling): what texture the backbone makes
     "alone": Variant("jscgc", "the backbone trained without ŷ (paper's recipe, ŷ always dropped), sampled "
                      "unconditionally", _ALONE, Dial(guidance=0.0), role="diagnostic"),
+    "alone-win4": Variant("jscgc", "the generator alone, sampled in 4x4-token windows", _ALONE,
+                          Dial(guidance=0.0, window=4), trains="alone", role="diagnostic"),
     "alone-2x": Variant("jscgc", "the generator alone, twice the budget (3200 steps)",
                         {**_ALONE, "train": {"steps": 3200}}, Dial(guidance=0.0), role="diagnostic"),
     "alone-wide": Variant("jscgc", "the generator alone, backbone dim 192 (≈ 4× the parameters)",
