@@ -54,6 +54,11 @@ VARIANTS: dict[str, Variant] = {
                          dial=Dial(window=4), trains="ours"),
     "paper-win4": Variant("jscgc-paper", "the paper's recipe received in 4x4-token windows, hop 2",
                           dial=Dial(window=4), trains="paper"),
+    # offset RoPE positions in training: a 4x4-patch crop placed anywhere in 24x24 patches (the test grid is 16x24)
+    "ours-rope": Variant("jscgc", "ours trained with RoPE positions offset by up to 20 patches per axis",
+                         {"recipe": {"rope_offset": 20}}),
+    "paper-rope": Variant("jscgc", "the paper's recipe trained with RoPE positions offset by up to 20 patches",
+                          {"recipe": replace(PAPER_RECIPE, rope_offset=20)}),
     # the structure of ours
     "ours-mse-half": Variant("jscgc", "ours with a pixel-MSE stage of ½",
                              {"recipe": {"mse_share": 0.5}}),

@@ -137,9 +137,11 @@ def mamba_encoder(preset: Preset, extractor: nn.Module) -> MambaJSCCEncoder:
                             **asdict(preset.encoder))
 
 
-def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int | None = None) -> ZImageVelocity:
+def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int | None = None,
+                    rope_offset: int = 0) -> ZImageVelocity:
     """Backbone (loaded from ``preset.zimage`` for "full", else random) + CA-Adapter reading ``spt``
-    symbols per condition token, one token per ``stride`` latent positions (default: the encoder's)."""
+    symbols per condition token, one token per ``stride`` latent positions (default: the encoder's);
+    ``rope_offset``: see :class:`ZImageVelocity`."""
     if preset.zimage is not None:
         backbone = load_backbone(preset.zimage)
     else:
@@ -153,7 +155,7 @@ def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int 
     adapter = CAAdapter(latent_channels=extractor.channels, backbone_dim=backbone.config.dim,
                         symbols_per_token=spt, symbol_stride=stride,
                         patch_size=backbone.config.all_patch_size[0], **asdict(preset.adapter))
-    return ZImageVelocity(backbone, adapter, preset.caption_tokens, preset.backbone_mode)
+    return ZImageVelocity(backbone, adapter, preset.caption_tokens, preset.backbone_mode, rope_offset=rope_offset)
 
 
 def _latent_shape(preset: Preset, extractor: nn.Module) -> tuple[int, int, int]:
@@ -186,7 +188,7 @@ def _toy_decoder(spec: ToySpec) -> MLPDecoder:
 
 def _jscgc_image(preset: Preset, extractor: nn.Module, recipe: RecipeConfig) -> nn.Module:
     enc = mamba_encoder(preset, extractor)
-    velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
+    velocity = zimage_receiver(preset, extractor, enc.config.symbols_per_token, rope_offset=recipe.rope_offset)
     inner = JSCGC(enc, symbol_channel(preset.channel), velocity, _latent_shape(preset, extractor),
                   preset.time_schedule, **recipe.jscgc_kwargs())
     return LatentSystem(inner, extractor, pixel_loss=recipe.mse_share > 0 and recipe.mse_loss == "pixel",

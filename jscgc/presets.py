@@ -87,6 +87,8 @@ class RecipeConfig:
     prior, prior_noise, mse_share, cond_dropout, guidance: JSCGC's options (see its docstring).
     mse_loss: "latent" or "pixel" — where the MSE stage measures μ(ŷ)'s error (LatentSystem pixel_loss).
     anchor_lowpass: 0, or the factor f of the coarse band of μ(ŷ) put back into the output.
+    rope_offset: the generator's training positions offset by up to this many backbone patches per axis
+        (:class:`jscgc.generators.zimage.ZImageVelocity`); 0: none.
     """
     prior: str = "gaussian"
     prior_noise: float = 0.1
@@ -95,6 +97,7 @@ class RecipeConfig:
     anchor_lowpass: int = 0
     cond_dropout: float = 0.0
     guidance: float = 1.0
+    rope_offset: int = 0
 
     def __post_init__(self):
         if self.mse_loss not in ("latent", "pixel"):
@@ -114,6 +117,9 @@ OUR_RECIPE = RecipeConfig(prior="posterior_mean", prior_noise=0.3, mse_share=0.2
 """The from-scratch generator's recipe (docs/recipe_search.md): a pixel-MSE stage for the receiver network
 (a quarter of the budget), the flow from its frozen estimate plus σ = 0.3 noise, the ÷8 band of the
 estimate in the output. ``full`` keeps the paper's recipe (a second 6B copy would not fit)."""
+
+#: (section, field) recorded only when set (Preset.to_dict)
+_RECORDED_WHEN_SET = (("recipe", "rope_offset"),)
 
 _SECTIONS = {"encoder": EncoderConfig, "backbone": BackboneConfig, "adapter": AdapterConfig,
              "recipe": RecipeConfig, "train": TrainConfig}
@@ -176,7 +182,13 @@ class Preset:
         return {"taef2": 32, "flux": 16, "identity": 3}[self.latents]
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: asdict(v) if is_dataclass(v) else v for f in fields(self) for v in [getattr(self, f.name)]}
+        """Every setting, as run records store it. A setting added after records were first written
+        (:data:`_RECORDED_WHEN_SET`) appears only when it differs from its default, so older records match."""
+        out = {f.name: asdict(v) if is_dataclass(v) else v for f in fields(self) for v in [getattr(self, f.name)]}
+        for section, name in _RECORDED_WHEN_SET:
+            if out[section][name] == getattr(_SECTIONS[section](), name):
+                del out[section][name]
+        return out
 
 
 def _small_backbone(dim: int, layers: int, heads: int, cap: int, refiner: int = 1) -> BackboneConfig:

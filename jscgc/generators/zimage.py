@@ -29,6 +29,7 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from jscgc.generators.positions import draw_offsets, shifted_positions
 from jscgc.nn import time_embedding
 from jscgc.registry import register
 from jscgc.types import Received
@@ -158,11 +159,17 @@ class ZImageVelocity(nn.Module):
         caption_tokens: length of the learned null caption (a multiple of 32 avoids padding).
         backbone_mode: "frozen" (only adapter, caption and encoder train), "full", or "lora"
             (peft LoRA of rank ``lora_rank`` on the attention and feed-forward projections).
+        rope_offset: in training mode, each sample's image-token positions are offset by (dy, dx), each
+            uniform on 0..``rope_offset`` backbone patches (:mod:`jscgc.generators.positions`), drawn from
+            ``offset_generator`` (seeded from torch's generator when built; a resumed run draws anew).
     """
 
     def __init__(self, backbone: nn.Module, adapter: CAAdapter, caption_tokens: int = 32,
-                 backbone_mode: str = "frozen", lora_rank: int = 16):
+                 backbone_mode: str = "frozen", lora_rank: int = 16, rope_offset: int = 0):
         super().__init__()
+        if rope_offset < 0:
+            raise ValueError(f"rope_offset: expected patches >= 0, got {rope_offset}")
+        self.rope_offset = rope_offset            # > 0: training positions offset by up to this many patches
         if backbone_mode not in ("frozen", "full", "lora"):
             raise ValueError(f"backbone_mode: expected 'frozen', 'full' or 'lora', got {backbone_mode!r}")
         bad = [i for i in adapter.config.layers if not 0 <= i < len(backbone.layers)]
@@ -173,6 +180,9 @@ class ZImageVelocity(nn.Module):
                              f"backbone's {backbone.config.all_patch_size}")
         self.backbone, self.adapter, self.backbone_mode = backbone, adapter, backbone_mode
         self.null_caption = nn.Parameter(torch.randn(caption_tokens, backbone.config.cap_feat_dim))
+        # drawn after every parameter, and only with offsets, so a model without them is built as before
+        self.offset_generator = (torch.Generator().manual_seed(int(torch.randint(2 ** 62, ()))) if rope_offset
+                                 else None)
         if backbone_mode == "frozen":
             backbone.requires_grad_(False)
         elif backbone_mode == "lora":
@@ -237,7 +247,13 @@ class ZImageVelocity(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, received: Received) -> torch.Tensor:
         inj = self.injections(x_t, t, received)
         dtype = next(self.backbone.parameters()).dtype
-        return self.backbone_velocity(x_t, t, {k: v.to(dtype) for k, v in inj.items()})
+        inj = {k: v.to(dtype) for k, v in inj.items()}
+        if not (self.training and self.rope_offset):
+            return self.backbone_velocity(x_t, t, inj)
+        offsets = draw_offsets(x_t.shape[0], self.rope_offset, self.offset_generator)
+        grid = (x_t.shape[-2] // self.patch_size, x_t.shape[-1] // self.patch_size)
+        with shifted_positions(self.backbone, offsets, grid):
+            return self.backbone_velocity(x_t, t, inj)
 
     def config(self) -> dict[str, Any]:
         """Configs of the backbone and adapter (for ``config.json`` beside checkpoints)."""
