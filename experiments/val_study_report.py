@@ -13,7 +13,9 @@ Every number is a per-image value averaged over the SNRs (and samples) first, th
   seeds and its paired LPIPS-alex difference to the runner-up over both seeds' images does not lie above 0.
 
 Writes ``ranking.csv`` (a row per seed and receiver), ``per_snr.csv`` (mean ± s.e. per seed, receiver, SNR
-and measure) and ``verdict.md`` under the study's folder, and copies them to ``--to``.
+and measure), ``verdict.md``, ``metrics.csv`` (every per-image row, with seed and variant) and ``runs.csv``
+(a row per seed and variant: budget, parameters, wall times, commit) under the study's folder, and copies
+them to ``--to``.
 """
 from __future__ import annotations
 
@@ -172,6 +174,15 @@ def verdict(frame: pd.DataFrame, tables: pd.DataFrame) -> str:
     return "\n".join(text) + "\n"
 
 
+def runs(out: Path) -> pd.DataFrame:
+    """A row per seed and variant: what it trained, its budget as examples and pixels, parameters, wall times."""
+    keys = ("seed", "variant", "role", "method", "trains", "description", "examples", "pixels_seen",
+            "trainable_parameters", "parameters", "train_s", "eval_s", "loaded")
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("seed*/*/info.json"))]
+    return pd.DataFrame([{k: r.get(k) for k in keys} | {"dial": json.dumps(r["dial"]), "commit": (r.get("source") or {})
+                          .get("commit")} for r in rows])
+
+
 def report(out: Path, to: Path | None = None) -> pd.DataFrame:
     """Apply the rule to every seed under ``out``; write ranking.csv, per_snr.csv and verdict.md."""
     frame = load(out)
@@ -180,9 +191,11 @@ def report(out: Path, to: Path | None = None) -> pd.DataFrame:
     atomic_save(out / "ranking.csv", lambda f: tables.to_csv(f, index=False))
     atomic_save(out / "per_snr.csv", lambda f: snr_table.to_csv(f, index=False))
     atomic_write_text(out / "verdict.md", verdict(frame, tables))
+    atomic_save(out / "metrics.csv", lambda f: frame.to_csv(f, index=False))
+    atomic_save(out / "runs.csv", lambda f: runs(out).to_csv(f, index=False))
     print((out / "verdict.md").read_text())
     if to is not None:
         to.mkdir(parents=True, exist_ok=True)
-        for name in ("ranking.csv", "per_snr.csv", "verdict.md"):
+        for name in ("ranking.csv", "per_snr.csv", "verdict.md", "metrics.csv", "runs.csv"):
             shutil.copyfile(out / name, to / name)
     return tables
