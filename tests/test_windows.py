@@ -131,7 +131,8 @@ def test_windows_go_in_one_call_and_max_batch_splits_them():
     assert velocity.batches == [2 * 24]
     velocity.batches.clear()
     split = Windowed(velocity, window, S, max_batch=20)(x, torch.ones(2), received)
-    assert velocity.batches == [20, 20, 8] and torch.equal(split, full)
+    assert velocity.batches == [20, 20, 8]
+    torch.testing.assert_close(split, full, rtol=1e-6, atol=1e-6)   # other batch sizes: other float32 kernels
 
 
 def _tiny():
