@@ -186,7 +186,10 @@ def runs(out: Path) -> pd.DataFrame:
 def report(out: Path, to: Path | None = None) -> pd.DataFrame:
     """Apply the rule to every seed under ``out``; write ranking.csv, per_snr.csv and verdict.md."""
     frame = load(out)
-    tables = pd.concat([rank(frame[frame["seed"] == s]).assign(seed=s) for s in sorted(frame["seed"].unique())])
+    ranked = [s for s in sorted(frame["seed"].unique()) if REFERENCE in set(frame[frame["seed"] == s]["receiver"])]
+    if not ranked:
+        raise FileNotFoundError(f"{out}: no seed has {REFERENCE}, the PSNR reference of the rule")
+    tables = pd.concat([rank(frame[frame["seed"] == s]).assign(seed=s) for s in ranked])
     snr_table = per_snr(frame, [m for m in RULE + BESIDE if m in frame.columns])
     atomic_save(out / "ranking.csv", lambda f: tables.to_csv(f, index=False))
     atomic_save(out / "per_snr.csv", lambda f: snr_table.to_csv(f, index=False))

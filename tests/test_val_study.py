@@ -105,3 +105,19 @@ def test_a_tiny_run_end_to_end_and_its_rerun_skips(tmp_path, monkeypatch, capsys
     assert list(metrics["method"]) == ["mambajscc"] and metrics["psnr"].notna().all()
     capsys.readouterr()
     assert study.main(argv) == 0 and "skipped" in capsys.readouterr().err
+
+
+def test_report_ranks_only_seeds_that_have_the_reference(tmp_path):
+    from experiments.val_study_report import report
+
+    for seed, names in ((0, ("mambajscc", "a")), (1, ("a",))):
+        frame = _frame({n: ("reference" if n == "mambajscc" else "screen", 20.0 - (n == "a"), 0.5, 0.3, 0.5)
+                        for n in names}, seed=seed)
+        for n in names:
+            folder = tmp_path / f"seed{seed}" / n
+            folder.mkdir(parents=True)
+            frame[frame["receiver"] == n].rename(columns={"receiver": "method"}).to_csv(folder / "metrics.csv", index=False)
+            (folder / "info.json").write_text(json.dumps({"seed": seed, "variant": n, "role": frame[frame["receiver"] == n]
+                                                          ["role"].iloc[0], "dial": {}}))
+    tables = report(tmp_path)
+    assert set(tables["seed"]) == {0} and (tmp_path / "verdict.md").is_file() and (tmp_path / "runs.csv").is_file()
