@@ -24,8 +24,8 @@ from jscgc.metrics import evaluate_images, evaluate_sets
 from jscgc.presets import PRESETS
 from jscgc.types import Dial
 
-__all__ = ["KodakConfig", "parse_args", "configure", "check_out", "check_zimage", "train_config", "dry_pass",
-           "prepare_out", "estimate_cpu_seconds"]
+__all__ = ["KodakConfig", "parse_args", "configure", "check_out", "check_zimage", "train_config", "run_train_config",
+           "dry_pass", "prepare_out", "estimate_cpu_seconds"]
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
 
@@ -205,11 +205,18 @@ def check_zimage(config: KodakConfig, preset) -> None:
 
 def train_config(config: KodakConfig, preset, cuda: bool):
     """The preset's training configuration with this run's seed, step budget and batch size."""
-    kw = dict(seed=config.seed, progress=config.progress, cpu=not cuda)
-    if config.train_steps is not None:
-        kw["steps"] = config.train_steps
-    if config.batch_size is not None:
-        kw["batch_size"] = config.batch_size
+    return run_train_config(preset, config.seed, config.progress, cuda, config.train_steps, config.batch_size)
+
+
+def run_train_config(preset, seed: int, progress: bool, cuda: bool, steps: int | None = None,
+                     batch_size: int | None = None):
+    """The preset's training configuration as a run uses it (every runner that shares kodak.py's checkpoints
+    builds it here): the seed, the progress bar, the CPU without mixed precision where there is no GPU."""
+    kw = dict(seed=seed, progress=progress, cpu=not cuda)
+    if steps is not None:
+        kw["steps"] = steps
+    if batch_size is not None:
+        kw["batch_size"] = batch_size
     if not cuda:
         kw["mixed_precision"] = "no"
     try:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from experiments.kodak_config import run_train_config
 from experiments.val_study_variants import VARIANTS, preset_of, training_of
 from jscgc import checks
 from jscgc.checks import UsageError
@@ -38,7 +39,7 @@ from jscgc.imagedata import FolderCrops, data_root, val_grid
 from jscgc.io import atomic_save, atomic_write_json, run_in, source_version, unwritable_reason
 from jscgc.latent_system import training_sources
 from jscgc.latents import load_extractor
-from jscgc.methods import METHODS, build_method
+from jscgc.methods import build_method
 from jscgc.metrics import available_metrics
 from jscgc.runs import data_fingerprint, refuse_other_record, run_record, train_or_load
 
@@ -96,9 +97,8 @@ def check(argv):
 
 
 def train_cfg(preset, seed: int, progress: bool):
-    """kodak.py's training configuration on the CPU, so an unchanged method's record is kodak.py's."""
-    return dataclasses.replace(preset.train, seed=seed, progress=progress, cpu=not torch.cuda.is_available(),
-                               mixed_precision="no")
+    """kodak.py's training configuration, so an unchanged method's record is kodak.py's."""
+    return run_train_config(preset, seed, progress, torch.cuda.is_available())
 
 
 def dry_pass(names, images, extractor, seed: int, snrs) -> None:
