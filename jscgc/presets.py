@@ -89,6 +89,8 @@ class RecipeConfig:
     anchor_lowpass: 0, or the factor f of the coarse band of μ(ŷ) put back into the output.
     rope_offset: the generator's training positions offset by up to this many backbone patches per axis
         (:class:`jscgc.generators.zimage.ZImageVelocity`); 0: none.
+    window: receive in overlapping windows of this many encoder tokens, fused at every Euler step (JSCGC's
+        ``window``; 0: the whole grid). Receive-only, so it is left out of the training record.
     """
     prior: str = "gaussian"
     prior_noise: float = 0.1
@@ -98,6 +100,7 @@ class RecipeConfig:
     cond_dropout: float = 0.0
     guidance: float = 1.0
     rope_offset: int = 0
+    window: int = 0
 
     def __post_init__(self):
         if self.mse_loss not in ("latent", "pixel"):
@@ -106,7 +109,7 @@ class RecipeConfig:
     def jscgc_kwargs(self) -> dict[str, Any]:
         """The arguments of :class:`jscgc.system.JSCGC`."""
         return dict(prior=self.prior, prior_noise=self.prior_noise, mse_share=self.mse_share,
-                    cond_dropout=self.cond_dropout, guidance=self.guidance)
+                    cond_dropout=self.cond_dropout, guidance=self.guidance, window=self.window)
 
 
 PAPER_RECIPE = RecipeConfig()
@@ -119,7 +122,10 @@ OUR_RECIPE = RecipeConfig(prior="posterior_mean", prior_noise=0.3, mse_share=0.2
 estimate in the output. ``full`` keeps the paper's recipe (a second 6B copy would not fit)."""
 
 #: (section, field) recorded only when set (Preset.to_dict)
-_RECORDED_WHEN_SET = (("recipe", "rope_offset"),)
+_RECORDED_WHEN_SET = (("recipe", "rope_offset"), ("recipe", "window"))
+#: (section, field) that change only how a trained system receives: not part of what its checkpoints were
+#: trained with (Preset.training_dict)
+_RECEIVE_ONLY = (("recipe", "window"),)
 
 _SECTIONS = {"encoder": EncoderConfig, "backbone": BackboneConfig, "adapter": AdapterConfig,
              "recipe": RecipeConfig, "train": TrainConfig}
@@ -188,6 +194,14 @@ class Preset:
         for section, name in _RECORDED_WHEN_SET:
             if out[section][name] == getattr(_SECTIONS[section](), name):
                 del out[section][name]
+        return out
+
+    def training_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the receive-only settings (:data:`_RECEIVE_ONLY`): what a run record
+        compares, so a checkpoint trained once is received at any window."""
+        out = self.to_dict()
+        for section, name in _RECEIVE_ONLY:
+            out[section].pop(name, None)
         return out
 
 
