@@ -38,7 +38,8 @@ VARIANTS: dict[str, Variant] = {
                          role="reference"),
     "diffjscc": Variant("diffjscc", "DiffJSCC: CNN JSCC then a conditional flow refiner", role="reference"),
     # the two ends as they stand
-    "ours": Variant("jscgc", "our recipe before the study: pixel-MSE stage ¼, flow from μ(ŷ) + 0.3 ε, ÷8 anchor, whole grid"),
+    "ours": Variant("jscgc", "our recipe before the study: pixel-MSE stage ¼, flow from μ(ŷ) + 0.3 ε, ÷8 anchor, "
+                    "whole grid"),
     "paper": Variant("jscgc-paper", "the paper's recipe: Gaussian start, Eq. 10 end to end, no anchor"),
     # ours moved toward realism, at the receiver only
     "ours-a16": Variant("jscgc", "ours with the ÷16 anchor", dial=Dial(anchor=16), trains="ours"),
