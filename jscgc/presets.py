@@ -7,7 +7,8 @@
 * ``small`` — the CPU benchmark scale (the recipe study's stand-in for ``default``): 64x64 crops from a
   pool of 2048 drawn once with their TAEF2 latents encoded once, a dim-96 4-layer backbone, a 1600-step
   budget per method; tested on Kodak downscaled 2x (384x256). Every method trains and is evaluated on
-  this 2-core machine in one sitting.
+  this 2-core machine in one sitting. ``jscgc`` receives in overlapping 4x4-token windows, the training
+  crop (``RecipeConfig.window``), the choice of the validation study on BSDS500 `val` (docs/val_study.md).
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
   MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 44M
   parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget
@@ -219,7 +220,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("small", latents="taef2", crop=64,
            encoder=EncoderConfig(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
            backbone=_small_backbone(96, 4, 3, 32), adapter=AdapterConfig(layers=(0, 2), hidden=64),
-           caption_tokens=8, recipe=OUR_RECIPE, latent_pool=2048, test_downscale=2,
+           caption_tokens=8, recipe=replace(OUR_RECIPE, window=4), latent_pool=2048, test_downscale=2,
            train=TrainConfig(steps=1600, batch_size=16, lr=1e-3, lr_schedule="cosine", warmup=50,
                              snr_db=[-5.0, 10.0], checkpoint_every=200),
            est_seconds_per_step_cpu=0.25),
