@@ -38,7 +38,8 @@ VARIANTS: dict[str, Variant] = {
                          role="reference"),
     "diffjscc": Variant("diffjscc", "DiffJSCC: CNN JSCC then a conditional flow refiner", role="reference"),
     # the two ends as they stand
-    "ours": Variant("jscgc", "our recipe as shipped: pixel-MSE stage ¼, flow from μ(ŷ) + 0.3 ε, ÷8 anchor"),
+    "ours": Variant("jscgc", "our recipe before the study: pixel-MSE stage ¼, flow from μ(ŷ) + 0.3 ε, ÷8 anchor, "
+                    "whole grid"),
     "paper": Variant("jscgc-paper", "the paper's recipe: Gaussian start, Eq. 10 end to end, no anchor"),
     # ours moved toward realism, at the receiver only
     "ours-a16": Variant("jscgc", "ours with the ÷16 anchor", dial=Dial(anchor=16), trains="ours"),
@@ -80,5 +81,8 @@ def training_of(name: str) -> str:
 
 
 def preset_of(name: str) -> Preset:
-    """The ``small`` preset with the settings of ``name``'s training variant."""
-    return get_preset("small").updated(**VARIANTS[training_of(name)].settings)
+    """The ``small`` preset with the settings of ``name``'s training variant, received on the whole grid
+    unless the variant's dial names a window: the study's base is the recipe as it stood before the study
+    (the window it chose is receive-only, so the training, and kodak.py's run record, are the same)."""
+    base = get_preset("small").updated(recipe={"window": 0})
+    return base.updated(**VARIANTS[training_of(name)].settings)

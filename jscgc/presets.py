@@ -7,7 +7,8 @@
 * ``small`` — the CPU benchmark scale (the recipe study's stand-in for ``default``): 64x64 crops from a
   pool of 2048 drawn once with their TAEF2 latents encoded once, a dim-96 4-layer backbone, a 1600-step
   budget per method; tested on Kodak downscaled 2x (384x256). Every method trains and is evaluated on
-  this 2-core machine in one sitting.
+  this 2-core machine in one sitting. ``jscgc`` receives in overlapping 4x4-token windows, the training
+  crop (``RecipeConfig.window``), the choice of the validation study on BSDS500 `val` (docs/val_study.md).
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
   MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 44M
   parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget
@@ -89,6 +90,8 @@ class RecipeConfig:
     anchor_lowpass: 0, or the factor f of the coarse band of μ(ŷ) put back into the output.
     rope_offset: the generator's training positions offset by up to this many backbone patches per axis
         (:class:`jscgc.generators.zimage.ZImageVelocity`); 0: none.
+    window: receive in overlapping windows of this many encoder tokens, fused at every Euler step (JSCGC's
+        ``window``; 0: the whole grid). Receive-only, so it is left out of the training record.
     """
     prior: str = "gaussian"
     prior_noise: float = 0.1
@@ -98,6 +101,7 @@ class RecipeConfig:
     cond_dropout: float = 0.0
     guidance: float = 1.0
     rope_offset: int = 0
+    window: int = 0
 
     def __post_init__(self):
         if self.mse_loss not in ("latent", "pixel"):
@@ -106,7 +110,7 @@ class RecipeConfig:
     def jscgc_kwargs(self) -> dict[str, Any]:
         """The arguments of :class:`jscgc.system.JSCGC`."""
         return dict(prior=self.prior, prior_noise=self.prior_noise, mse_share=self.mse_share,
-                    cond_dropout=self.cond_dropout, guidance=self.guidance)
+                    cond_dropout=self.cond_dropout, guidance=self.guidance, window=self.window)
 
 
 PAPER_RECIPE = RecipeConfig()
@@ -119,7 +123,10 @@ OUR_RECIPE = RecipeConfig(prior="posterior_mean", prior_noise=0.3, mse_share=0.2
 estimate in the output. ``full`` keeps the paper's recipe (a second 6B copy would not fit)."""
 
 #: (section, field) recorded only when set (Preset.to_dict)
-_RECORDED_WHEN_SET = (("recipe", "rope_offset"),)
+_RECORDED_WHEN_SET = (("recipe", "rope_offset"), ("recipe", "window"))
+#: (section, field) that change only how a trained system receives: not part of what its checkpoints were
+#: trained with (Preset.training_dict)
+_RECEIVE_ONLY = (("recipe", "window"),)
 
 _SECTIONS = {"encoder": EncoderConfig, "backbone": BackboneConfig, "adapter": AdapterConfig,
              "recipe": RecipeConfig, "train": TrainConfig}
@@ -190,6 +197,14 @@ class Preset:
                 del out[section][name]
         return out
 
+    def training_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the receive-only settings (:data:`_RECEIVE_ONLY`): what a run record
+        compares, so a checkpoint trained once is received at any window."""
+        out = self.to_dict()
+        for section, name in _RECEIVE_ONLY:
+            out[section].pop(name, None)
+        return out
+
 
 def _small_backbone(dim: int, layers: int, heads: int, cap: int, refiner: int = 1) -> BackboneConfig:
     return BackboneConfig(dim=dim, n_layers=layers, n_heads=heads, cap_feat_dim=cap, n_refiner_layers=refiner)
@@ -205,7 +220,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("small", latents="taef2", crop=64,
            encoder=EncoderConfig(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
            backbone=_small_backbone(96, 4, 3, 32), adapter=AdapterConfig(layers=(0, 2), hidden=64),
-           caption_tokens=8, recipe=OUR_RECIPE, latent_pool=2048, test_downscale=2,
+           caption_tokens=8, recipe=replace(OUR_RECIPE, window=4), latent_pool=2048, test_downscale=2,
            train=TrainConfig(steps=1600, batch_size=16, lr=1e-3, lr_schedule="cosine", warmup=50,
                              snr_db=[-5.0, 10.0], checkpoint_every=200),
            est_seconds_per_step_cpu=0.25),

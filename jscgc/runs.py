@@ -34,7 +34,7 @@ def data_fingerprint(folder: Path) -> str:
 
 def run_record(name: str, preset, train_cfg: TrainConfig, train_data: str, fingerprint: str, seed: int) -> dict:
     """What a method's checkpoints must have been trained with to be resumed or loaded."""
-    return {"method": name, "preset": preset.to_dict(), "train": dataclasses.asdict(train_cfg),
+    return {"method": name, "preset": preset.training_dict(), "train": dataclasses.asdict(train_cfg),
             "train_data": str(Path(train_data)), "train_data_files": fingerprint, "seed": seed}
 
 

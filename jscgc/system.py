@@ -27,14 +27,12 @@ from torch import nn
 
 from jscgc.channels import equalize
 from jscgc.flow import euler_sample, flow_matching_loss, run_once
+from jscgc.guidance import NULL_SNR_DB, Guided, drop_condition, null_condition
 from jscgc.types import Dial, Received, Reception, Stage
 from jscgc.windows import Windowed
 
 __all__ = ["Received", "Reception", "CommSystem", "JSCGC", "MSEReconstruction", "Guided", "null_condition",
            "NULL_SNR_DB", "PRIORS", "snr_per_sample"]
-
-NULL_SNR_DB = -30.0
-"""SNR of the "nothing received" condition used for ŷ-dropout and guidance (zero symbols)."""
 
 PRIORS = ("gaussian", "oneshot", "posterior_mean")
 
@@ -90,35 +88,6 @@ class CommSystem(nn.Module):
         return {"class": type(self).__name__, "channel": type(self.channel).__name__, **parts}
 
 
-def null_condition(received: Received) -> Received:
-    """"Nothing received": zero symbols at ``NULL_SNR_DB`` (the condition of an unconditional model)."""
-    return Received(torch.zeros_like(received.symbols), torch.full_like(received.snr_db, NULL_SNR_DB))
-
-
-def drop_condition(received: Received, rate: float, generator: torch.Generator | None) -> Received:
-    """ŷ-dropout: each sample's condition replaced by :func:`null_condition` with probability ``rate``."""
-    drop = torch.rand(received.snr_db.shape[0], generator=generator, device=received.snr_db.device) < rate
-    null = null_condition(received)
-    mask = drop.view(-1, *([1] * (received.symbols.dim() - 1)))
-    return Received(torch.where(mask, null.symbols, received.symbols),
-                    torch.where(drop, null.snr_db, received.snr_db), received.gain)
-
-
-class Guided(nn.Module):
-    """Classifier-free guidance (Ho & Salimans 2022) of a velocity model trained with ŷ-dropout:
-    v = v(x, t, ∅) + w (v(x, t, ŷ) − v(x, t, ∅)); w = 1 is the plain conditional model."""
-
-    def __init__(self, velocity: nn.Module, scale: float):
-        super().__init__()
-        self.velocity, self.scale = velocity, scale
-
-    def forward(self, x_t, t, received: Received):
-        both = Received(torch.cat([received.symbols, torch.zeros_like(received.symbols)]),
-                        torch.cat([received.snr_db, torch.full_like(received.snr_db, NULL_SNR_DB)]))
-        v_cond, v_null = self.velocity(torch.cat([x_t, x_t]), torch.cat([t, t]), both).chunk(2)
-        return v_null + self.scale * (v_cond - v_null)
-
-
 class JSCGC(CommSystem):
     """Encoder -> channel -> conditional flow generator (the paper's system).
 
@@ -146,6 +115,8 @@ class JSCGC(CommSystem):
             μ(ŷ) + σ ε to the data (the encoder is not trained: the prior must keep seeing the ŷ it
             was trained on). Needs ``mse_share`` > 0 and holds a second copy of the network.
         prior_noise: σ of the ``"posterior_mean"`` prior (data units).
+        window: the receive window in encoder tokens (0: the whole grid), used when the dial names none
+            (``Dial.window``; docs/design.md, 'Windowed reception'). Receive-only: training never sees it.
         mse_share: > 0 puts a first stage "mse" with that share of the training budget before stage
             "flow", in which only μ(ŷ) is trained, with MSE (an MSE decoder in the flow's
             parameterisation). :class:`~jscgc.latent_system.LatentSystem` with ``pixel_loss`` measures
@@ -155,22 +126,25 @@ class JSCGC(CommSystem):
     def __init__(self, encoder: nn.Module, channel: nn.Module, velocity: nn.Module,
                  data_shape: tuple[int, ...], time_schedule: str = "uniform", cond_dropout: float = 0.0,
                  guidance: float = 1.0, prior: str = "gaussian", mse_share: float = 0.0,
-                 prior_noise: float = 0.1):
+                 prior_noise: float = 0.1, window: int = 0):
         super().__init__(encoder, channel)
         if prior not in PRIORS or not 0 <= cond_dropout <= 1 or not 0 <= mse_share < 1 or prior_noise < 0:
             raise ValueError(f"JSCGC: prior in {PRIORS}, cond_dropout in [0, 1], mse_share in [0, 1), "
                              f"prior_noise >= 0 expected, got {prior!r}, {cond_dropout}, {mse_share}, {prior_noise}")
+        Dial(window=window)                      # a bad window is the Dial's ValueError, naming it
         if prior == "posterior_mean" and not mse_share:
             raise ValueError("JSCGC: prior 'posterior_mean' needs mse_share > 0 (the stage that trains μ(ŷ))")
         self.velocity = velocity
         self.data_shape = tuple(data_shape)
         self.time_schedule = time_schedule
         self.cond_dropout, self.guidance, self.prior, self.prior_noise = cond_dropout, guidance, prior, prior_noise
-        self.mse_share = mse_share
+        self.mse_share, self.window = mse_share, window
         self.window_batch: int | None = None     # samples per velocity call when windowed (None: all windows at once)
         options = {"guidance", "prior_noise"} if prior == "posterior_mean" else {"guidance"}
         # windowed reception needs a token grid: an encoder with a stride on a (C, H, W) latent
         self.dial_options = frozenset(options | ({"window"} if self.token_stride() else set()))
+        if window and "window" not in self.dial_options:
+            raise ValueError(f"JSCGC: window={window} needs an encoder with a token stride on (C, H, W) data")
         # the frozen MSE decoder of the posterior-mean prior; filled when stage "flow" begins
         self.prior_net = copy.deepcopy(velocity).requires_grad_(False) if prior == "posterior_mean" else None
 
@@ -252,12 +226,13 @@ class JSCGC(CommSystem):
         the prior (drawn in turn from ``generator``), all from one μ(ŷ); (B, *S) each. ``dial.prior_noise``
         (posterior-mean prior) and ``dial.guidance`` override, for this call only, the σ and w the system
         was built with. ``dial.window`` fuses every velocity call (μ(ŷ) included) over windows of that many
-        encoder tokens (guidance inside each window)."""
+        encoder tokens (guidance inside each window; None: the window built with, 0: the whole grid)."""
         dial.check(self.dial_options, type(self).__name__)
         shape = tuple(shape) if shape is not None else (received.symbols.shape[0], *self.data_shape)
-        mu = self.prior_estimate(received, shape, dial.window)
+        window = self.window if dial.window is None else dial.window
+        mu = self.prior_estimate(received, shape, window)
         w = self.guidance if dial.guidance is None else dial.guidance
-        velocity = self.windowed(self.velocity if w == 1.0 else Guided(self.velocity, w), dial.window)
+        velocity = self.windowed(self.velocity if w == 1.0 else Guided(self.velocity, w), window)
         draws = [euler_sample(velocity, received, shape, dial.steps, generator,
                               x1=self.start(mu, shape, generator, received.symbols.device, dial.prior_noise))
                  for _ in range(dial.samples)]

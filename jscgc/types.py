@@ -117,7 +117,7 @@ class Dial:
     guidance   classifier-free guidance w (None: as built; meaningful for a system trained with ŷ-dropout)
     anchor     the ÷f coarse band of μ(ŷ) put into the output (None: as built, 0: off); images only
     window     receive in overlapping windows of this side in encoder tokens, fused at every velocity call
-               (None or 0: the whole grid); the stride is window // 2 tokens (at least 1) and the last
+               (None: as built, 0: the whole grid); the stride is window // 2 tokens (at least 1) and the last
                window lies flush with the far edge, so every position is covered; each position's velocity is
                the mean over the windows that hold it, each window conditioned on its own part of ŷ
                (:mod:`jscgc.windows`); image JSCGC systems only

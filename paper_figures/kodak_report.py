@@ -4,7 +4,8 @@ folders experiments/kodak.py wrote; copies the CSVs, config and figures next to 
     python paper_figures/kodak_report.py --results results/kodak_small \
         --seed-runs results/kodak_small_seed1 --out docs/kodak_small
 
-Writes ``<out>/report.md`` (generated: include it in a hand-written page, or read it alone) and copies
+Writes ``<out>/report.md`` (generated: include it in a hand-written page, or read it alone), ``<out>/goal.csv``
+when every run has jscgc and mambajscc (issue 28's goal, :mod:`paper_figures.kodak_goal`), and copies
 ``metrics.csv``, ``summary.csv``, ``config.json``, ``timings.json`` and the figures of each run into ``<out>``
 (the seed runs under ``<out>/seed<k>/``). Every number in the report is computed here from those files.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from jscgc import paired
+from paper_figures.kodak_goal import REFERENCE, SHIPPED, goal_markdown, goal_rows
 from jscgc import checks
 from jscgc.io import DamagedFile, atomic_write_text, read_json
 
@@ -142,6 +144,11 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
             "## Remark 2 on images: HF ratio and low-pass PSNR ÷16 against SNR\n", remark2(summary)]
     if len(runs) > 1:
         text += ["## Training seeds\n", seed_spread(runs, ["psnr", "psnr_lp16", "hf_ratio"])]
+    if all({SHIPPED, REFERENCE} <= set(df.method) for _, df in runs):
+        goal = pd.DataFrame([row for seed, df in runs for row in goal_rows(seed, df)])
+        atomic_write_text(out / "goal.csv", goal.to_csv(index=False))
+        text += ["## The goal: lowest LPIPS-alex and DISTS at a PSNR cost within 3.01 dB (goal.csv)\n",
+                 goal_markdown(goal)]
     _copy(results, out)
     for folder, (seed, _) in zip(seed_runs, runs[1:]):
         _copy(folder, out / f"seed{seed}", figures=False)          # the tables only
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     """Check every input (``paper_figures/kodak_report: …``, exit 2, nothing written), then write the report."""
     p = checks.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default="results/kodak_small")
-    p.add_argument("--seed-runs", nargs="*", default=[], help="runs of kodak.py with other --seed (jscgc, mambajscc)")
+    p.add_argument("--seed-runs", nargs="*", default=[], help="runs of kodak.py with other --seed")
     p.add_argument("--out", default="docs/kodak_small")
     return checks.run_main("paper_figures/kodak_report.py", lambda: check(p.parse_args(argv)),
                            lambda checked: print(report(*checked)) or 0)

@@ -177,3 +177,45 @@ def test_a_window_off_the_patch_grid_is_one_clear_error():
     with pytest.raises(ValueError, match="window: 3 tokens"):
         Windowed(PointwiseVelocity(), 3, token_stride=1, patch=2)
     assert Windowed(PointwiseVelocity(), 4, token_stride=1, patch=2).hop == 2
+
+
+def test_a_window_built_in_is_the_dial_s_window_and_a_dial_of_0_turns_it_off():
+    """JSCGC(window=w) receives as the window-less system does with Dial(window=w), bit for bit; Dial(window=0)
+    on it is the whole grid again; the recipe's window reaches the built system."""
+    h, w = 5, 7
+    plain = _pointwise_system(h, w)
+    built = JSCGC(PatchEncoder(), AWGN(), plain.velocity, (C, h * S, w * S), prior="posterior_mean",
+                  mse_share=0.5, cond_dropout=0.1, guidance=2.0, window=2)
+    built.encoder, built.prior_net = plain.encoder, plain.prior_net
+    x = torch.randn(2, C, h * S, w * S, generator=torch.Generator().manual_seed(9))
+    velocity = plain.velocity = built.velocity = _Recording(plain.velocity)
+    received = plain.transmit(x, torch.tensor([0.0, 10.0]), torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        def draw(system, dial):
+            return system.receive(received, dial, torch.Generator().manual_seed(11)).output
+        windowed = draw(plain, Dial(steps=2, window=2))
+        assert torch.equal(draw(built, Dial(steps=2)), windowed)
+        velocity.batches.clear()
+        assert torch.equal(draw(built, Dial(steps=2, window=0)), draw(plain, Dial(steps=2)))
+    assert velocity.batches == [2 * 2, 2 * 2] * 2          # two Euler steps, guided, whole grid: no windows
+    with pytest.raises(ValueError, match="window"):
+        JSCGC(PatchEncoder(), AWGN(), plain.velocity, (C, h * S, w * S), window=-1)
+    with pytest.raises(ValueError, match="window=4 needs an encoder with a token stride"):
+        JSCGC(MLPEncoder(2, 1, hidden=8), AWGN(), MLPVelocity(2, 1, hidden=16), (2,), window=4)
+    tiny = get_preset("tiny")
+    assert build_method("jscgc", tiny.updated(recipe={"window": 2}), TAEF2()).inner.window == 2
+    assert build_method("jscgc", tiny, TAEF2()).inner.window == 0
+
+
+def test_the_window_is_receive_only_so_the_training_record_ignores_it():
+    """A checkpoint trained once is received at any window: run records compare Preset.training_dict, which
+    leaves the window out, while config.json (Preset.to_dict) keeps it when set."""
+    from jscgc.runs import run_record
+    from jscgc.train import TrainConfig
+
+    whole = get_preset("small").updated(recipe={"window": 0})
+    windowed = whole.updated(recipe={"window": 4})
+    assert "window" not in whole.to_dict()["recipe"] and windowed.to_dict()["recipe"]["window"] == 4
+    assert whole.training_dict() == windowed.training_dict() == whole.to_dict()
+    assert run_record("jscgc", whole, TrainConfig(), "t", "f", 0) == run_record("jscgc", windowed, TrainConfig(), "t", "f", 0)
+    assert whole.updated(recipe={"anchor_lowpass": 16}).training_dict() != whole.training_dict()   # not receive-only
