@@ -42,7 +42,7 @@ recorded) and once inside ``torch.profiler.profile`` (CPU activity), which recor
   time: the intra-op threads run inside the operations that start them.
 
 For a plan of several stages a ``budget mix`` row weights each stage by its share of the budget; ``budget s``
-is the preset's whole budget at the unprofiled medians (compare docs/kodak_small/timings.json, which also
+is the preset's whole budget at the unprofiled medians (compare docs/kodak_small/first_run/timings.json, which also
 includes checkpoint writes). Set-up (BSDS500 decoding, the latent pool's TAEF2 encoding) is timed once and
 reported apart. Writes JSON (machine, versions, date, command and commit from bench/environment.py).
 
