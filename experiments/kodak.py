@@ -44,7 +44,7 @@ from jscgc.checks import UsageError  # (one line ``kodak: …``, exit 2)
 from jscgc.evaluation import evaluate, set_intervals
 from jscgc.imagedata import FolderCrops, data_root, kodak
 from jscgc.io import DamagedFile, atomic_save, folder_name, run_in, source_version
-from jscgc.latent_system import training_sources
+from jscgc.crop_schedule import preset_sources
 from jscgc.latents import load_extractor
 from jscgc.methods import METHODS, build_method
 from jscgc.metrics import available_metrics
@@ -152,8 +152,8 @@ def run(setup: Setup) -> None:
     config, start = setup.config, time.perf_counter()
     prepare_out(setup)
     rows, stats, info, seconds = [], {}, {}, {}
-    sources = ({} if setup.data is None else
-               training_sources(setup.data, setup.extractor, setup.preset.latent_pool, config.seed + 12345))
+    seed = config.seed + 12345
+    sources = {} if setup.data is None else preset_sources(setup.data, setup.preset, setup.extractor, seed)
     for name in config.methods:
         torch.manual_seed(config.seed)
         system = build_method(name, setup.preset, setup.extractor)

@@ -37,7 +37,7 @@ from jscgc.checks import UsageError
 from jscgc.evaluation import evaluate, image_seed, set_intervals
 from jscgc.imagedata import FolderCrops, data_root, val_grid
 from jscgc.io import atomic_save, atomic_write_json, run_in, source_version, unwritable_reason
-from jscgc.latent_system import training_sources
+from jscgc.crop_schedule import preset_sources
 from jscgc.latents import load_extractor
 from jscgc.methods import build_method
 from jscgc.metrics import available_metrics
@@ -125,13 +125,16 @@ class Study:
         self.a, self.root, self.images, self.extractor, self.ready = a, root, images, extractor, ready
         self.folder = Path(a.out) / f"seed{a.seed}"
         self.fingerprint = data_fingerprint(root / TRAIN_DATA)
-        self._sources = None
+        self._crops, self._sources = None, {}
 
     def sources(self, preset) -> dict:
-        if self._sources is None:
-            crops = FolderCrops(self.root / TRAIN_DATA, preset.crop)
-            self._sources = training_sources(crops, self.extractor, preset.latent_pool, self.a.seed + 12345)
-        return self._sources
+        """The training sources of ``preset`` (made once per crop and schedule)."""
+        key = (preset.crop, preset.crop_schedule, preset.latent_pool)
+        if key not in self._sources:
+            self._crops = self._crops or FolderCrops(self.root / TRAIN_DATA, preset.crop)
+            crops = self._crops.at(preset.crop)
+            self._sources[key] = preset_sources(crops, preset, self.extractor, self.a.seed + 12345)
+        return self._sources[key]
 
     def record(self, name: str) -> tuple[dict, object]:
         v, preset = VARIANTS[training_of(name)], preset_of(name)
@@ -162,6 +165,15 @@ class Study:
         print(f"val_study: {name} done (train {train_s:.0f} s, eval {eval_s:.0f} s)", file=sys.stderr, flush=True)
 
 
+def _pixels_seen(info: dict, preset) -> int | None:
+    """The training pixels the loop counted, or for a run from before it counted them, examples x crop²
+    (without a crop schedule every example is one base crop)."""
+    if info.get("pixels") is not None:
+        return info["pixels"]
+    examples = info.get("examples")
+    return None if examples is None or preset.crop_schedule else examples * preset.crop ** 2
+
+
 def write_variant(where: Path, name: str, rows, sets, info, preset, extra) -> None:
     """metrics.csv, sets.csv, then info.json last (its presence marks the variant finished)."""
     import pandas as pd
@@ -169,11 +181,10 @@ def write_variant(where: Path, name: str, rows, sets, info, preset, extra) -> No
     v = VARIANTS[name]
     atomic_save(where / "metrics.csv", lambda f: pd.DataFrame(rows).to_csv(f, index=False))
     atomic_save(where / "sets.csv", lambda f: sets.to_csv(f, index=False))
-    examples = info.get("examples")
     atomic_write_json(where / "info.json", {
         "variant": name, "method": v.method, "description": v.description, "role": v.role,
         "trains": training_of(name), "dial": v.dial.as_dict(), "preset": preset.to_dict(), **info,
-        "pixels_seen": None if examples is None else examples * preset.crop ** 2,
+        "pixels_seen": _pixels_seen(info, preset),
         **extra, "torch": torch.__version__, "source": source_version()})
 
 

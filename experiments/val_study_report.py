@@ -2,7 +2,8 @@
 
 Every number is a per-image value averaged over the SNRs (and samples) first, then over images:
 
-* PSNR cost of a receiver = PSNR(mambajscc) − PSNR(receiver) per image; it passes when the mean + 1.96 s.e.
+* PSNR cost of a receiver = PSNR(its reference) − PSNR(receiver) per image, the reference being the MSE decoder
+  trained alike (mambajscc; mambajscc-crops for a crop schedule: Variant.reference); it passes when the mean + 1.96 s.e.
   of these paired differences is at most :data:`BOUND` (3.01 dB, the cost of an exact posterior sampler).
 * Among passing candidates (views of "screen" variants other than μ(ŷ)), the lowest mean LPIPS-alex wins.
   Two receivers whose paired difference has a 95 % interval (mean ± 1.96 s.e.) containing 0 are tied, and
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.val_study_variants import VARIANTS
 from jscgc.io import atomic_save, atomic_write_text
 
 __all__ = ["BOUND", "REFERENCE", "load", "per_image", "rank", "choose", "confirm", "report"]
@@ -77,21 +79,31 @@ def _best(names: list[str], tables: dict, cost: pd.Series) -> str:
     return min(pool, key=lambda n: cost[n])
 
 
+def _references(frame: pd.DataFrame) -> pd.Series:
+    """Each receiver's PSNR reference: its variant's (Variant.reference), or :data:`REFERENCE`."""
+    receivers = frame.groupby("receiver")
+    if "variant" not in frame.columns:
+        return pd.Series(REFERENCE, index=list(receivers.groups))
+    return receivers["variant"].first().map(lambda v: VARIANTS[v].reference if v in VARIANTS else REFERENCE)
+
+
 def rank(frame: pd.DataFrame) -> pd.DataFrame:
     """One seed's table: a row per receiver with the rule's measures, its PSNR cost and whether it passes,
     and ``rank`` (1 = the winner) among the passing candidates."""
     metrics = [m for m in RULE + BESIDE if m in frame.columns]
     tables = {m: per_image(frame, m) for m in metrics}
     roles = frame.groupby("receiver")["role"].first()
-    cost_img = tables["psnr"].rsub(tables["psnr"][REFERENCE], axis=0)
+    refs = _references(frame)
+    psnr = tables["psnr"]
+    cost_img = pd.DataFrame({r: psnr[refs[r]] - psnr[r] if refs[r] in psnr else float("nan") for r in psnr})
     rows = []
-    for r in tables["psnr"].columns:
-        mean, se = _paired(tables["psnr"][REFERENCE], tables["psnr"][r])
+    for r in psnr.columns:
+        mean, se = _paired(psnr[refs[r]], psnr[r]) if refs[r] in psnr else (float("nan"), float("nan"))
         candidate = roles[r] == "screen" and not r.endswith("μ(ŷ)")
         rows.append({"receiver": r, "role": roles[r], "candidate": candidate, "n_images": int(cost_img[r].count()),
                      **{m: float(tables[m][r].mean()) for m in metrics},
                      **{f"{m}_se": float(tables[m][r].std(ddof=1) / math.sqrt(tables[m][r].count())) for m in RULE},
-                     "psnr_cost": mean, "psnr_cost_se": se, "psnr_cost_upper": mean + 1.96 * se,
+                     "reference": refs[r], "psnr_cost": mean, "psnr_cost_se": se, "psnr_cost_upper": mean + 1.96 * se,
                      "passes": bool(candidate and mean + 1.96 * se <= BOUND)})
     table = pd.DataFrame(rows).set_index("receiver")
     left, order = list(table.index[table["passes"]]), []
@@ -139,8 +151,8 @@ def per_snr(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 
 def _markdown(table: pd.DataFrame) -> str:
-    cols = ["rank", "receiver", "role", "lpips_alex", "dists", "lpips_vgg", "psnr", "psnr_cost", "psnr_cost_upper",
-            "passes", "detail_match", "hf_ratio"]
+    cols = ["rank", "receiver", "role", "lpips_alex", "dists", "lpips_vgg", "psnr", "reference", "psnr_cost",
+            "psnr_cost_upper", "passes", "detail_match", "hf_ratio"]
     cols = [c for c in cols if c in table.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in table.sort_values(["rank", "lpips_alex"], na_position="last").iterrows():
@@ -163,7 +175,8 @@ def verdict(frame: pd.DataFrame, tables: pd.DataFrame) -> str:
     """verdict.md: per seed the ranking table and the choice, then the confirmation where seed 1 allows it."""
     text = [f"# Validation study: the rule applied\n\nMeasures are means over images of per-image means over "
             f"the SNRs {', '.join(f'{v:g}' for v in sorted(frame['snr_db'].unique()))} dB; ± is one standard error over images. PSNR cost: "
-            f"against {REFERENCE}, paired; it passes at an upper 95 % bound ≤ {BOUND:.2f} dB."]
+            f"against the receiver's reference (the MSE decoder trained alike), paired; it passes at an upper 95 % "
+            f"bound ≤ {BOUND:.2f} dB."]
     for seed, table in tables.groupby("seed"):
         winner, runner_up, how = choose(table)
         text.append(f"\n## Seed {seed} ({table['n_images'].max()} images)\n\n{_markdown(table)}\n\n"

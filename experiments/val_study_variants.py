@@ -20,17 +20,21 @@ __all__ = ["Variant", "VARIANTS", "preset_of", "training_of"]
 class Variant:
     """method: a name of jscgc.methods.METHODS. settings: Preset.updated overrides of the ``small`` preset
     (a section as a dict or an instance). dial: the receiver's operating point. trains: the variant whose
-    checkpoint this one receives with (None: its own). role: "reference", "screen" or "diagnostic"."""
+    checkpoint this one receives with (None: its own). role: "reference", "screen" or "diagnostic".
+    reference: the variant whose PSNR the rule's cost is measured against (the MSE decoder trained alike)."""
     method: str
     description: str
     settings: dict = field(default_factory=dict)
     dial: Dial = Dial()
     trains: str | None = None
     role: str = "screen"
+    reference: str = "mambajscc"
 
 
 _ALONE = {"recipe": replace(PAPER_RECIPE, cond_dropout=1.0)}
 _WIDE = {"backbone": {"dim": 192, "n_heads": 6}}
+#: half the steps on 64x64 crops, a quarter on 128x128, a quarter on the test grid 256x384 (batch 16, 4, 1)
+_CROPS = {"crop_schedule": ((64, 64, 0.5), (128, 128, 0.25), (256, 384, 0.25))}
 
 VARIANTS: dict[str, Variant] = {
     # the references: the constraint's MSE decoder and the other realistic receiver
@@ -72,6 +76,17 @@ VARIANTS: dict[str, Variant] = {
                         {**_ALONE, "train": {"steps": 3200}}, Dial(guidance=0.0), role="diagnostic"),
     "alone-wide": Variant("jscgc", "the generator alone, backbone dim 192 (≈ 4× the parameters)",
                           {**_ALONE, **_WIDE}, Dial(guidance=0.0), role="diagnostic"),
+    # a crop schedule up to the test grid, shared by the MSE reference it is measured against
+    "mambajscc-crops": Variant("mambajscc", "MambaJSCC trained on the crop schedule (its PSNR reference)", _CROPS,
+                               role="reference", reference="mambajscc-crops"),
+    "ours-crops": Variant("jscgc", "ours trained on crops of 64², 128² and the test grid (½, ¼, ¼ of the steps), "
+                          "whole grid", _CROPS, reference="mambajscc-crops"),
+    "ours-crops-win4": Variant("jscgc", "ours trained on the crop schedule, received in 4x4-token windows",
+                               dial=Dial(window=4), trains="ours-crops", reference="mambajscc-crops"),
+    "ours-crops-win8": Variant("jscgc", "ours trained on the crop schedule, received in 8x8-token windows",
+                               dial=Dial(window=8), trains="ours-crops", reference="mambajscc-crops"),
+    "paper-crops": Variant("jscgc-paper", "the paper's recipe trained on the crop schedule, whole grid", _CROPS,
+                           reference="mambajscc-crops"),
 }
 
 

@@ -102,13 +102,15 @@ def load_trained(system: nn.Module, out_dir: str | Path) -> Path:
 @dataclass
 class Position:
     """Where a run is, as its checkpoints record it: stage index, optimiser steps done in that stage and in
-    all, the loss of every step so far, and the (1-based) steps skipped because a loss or gradient was not
-    finite."""
+    all, the loss of every step so far, the (1-based) steps skipped because a loss or gradient was not
+    finite, and the [samples, pixels] of every step's batch (:func:`jscgc.chunks.batch_size_of`; a
+    checkpoint written before they were recorded has [] here)."""
     stage: int = 0
     stage_step: int = 0
     step: int = 0
     losses: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    batches: list = field(default_factory=list)
 
 
 def save_checkpoint(out: Path, pos: Position, system: nn.Module, optimizer, scheduler, generator: torch.Generator,
@@ -157,4 +159,4 @@ def resume_checkpoint(out: Path, system: nn.Module, generator: torch.Generator, 
     extra = optimizer_state(ckpt)
     generator.set_state(extra["generators"][0])
     return Position(state["stage"], state["stage_step"], state["step"], list(state["losses"]),
-                    list(state.get("skipped", []))), extra
+                    list(state.get("skipped", [])), list(state.get("batches", []))), extra

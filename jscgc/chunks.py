@@ -10,7 +10,7 @@ import torch
 
 from jscgc.types import Batch, LatentBatch
 
-__all__ = ["chunk_generator", "draw_snr", "micro_batch"]
+__all__ = ["chunk_generator", "draw_snr", "micro_batch", "batch_size_of"]
 
 
 def chunk_generator(seed: int, step: int, chunk: int, device) -> torch.Generator:
@@ -33,3 +33,11 @@ def micro_batch(batch: Batch, k: int, micro: int, device) -> Batch:
     if isinstance(batch, LatentBatch):
         return LatentBatch(*(t[k * micro:(k + 1) * micro].to(device) for t in batch))
     return batch[k * micro:(k + 1) * micro].to(device)
+
+
+def batch_size_of(batch: Batch) -> tuple[int, int]:
+    """(samples, pixels) of a batch: a LatentBatch or images (B, 3, H, W) have B·H·W pixels; other tensors
+    (B, *S), e.g. vectors, have none (0)."""
+    images = batch.images if isinstance(batch, LatentBatch) else batch
+    n = images.shape[0]
+    return n, n * images.shape[-2] * images.shape[-1] if images.dim() == 4 else 0

@@ -172,44 +172,51 @@ def folder_images(folder: str | os.PathLike, count: int | None = None,
 class FolderCrops:
     """Random crops with horizontal flips from every image under a folder (a training source).
 
-    Call as ``data(batch_size, generator) -> (B, 3, crop, crop)``, the ``DataSource`` protocol of
+    Call as ``data(batch_size, generator) -> (B, 3, h, w)``, the ``DataSource`` protocol of
     :func:`jscgc.train.train`. Images are decoded once and kept in memory as uint8 (BSDS500: 500
     images, ~230 MB); images smaller than the crop are an error at construction, naming the file.
+    A landscape crop (w > h) is cut from every image turned landscape (:func:`to_landscape`), so portrait
+    photographs give it too; a square crop is cut from the images as they are.
 
     Args:
         folder: image folder (searched recursively), e.g. ``data_root() / "bsds500"``.
-        crop: square crop size in pixels.
+        crop: crop size in pixels, square (an int) or (h, w) with h <= w.
         transform: optional function applied to each batch (e.g. a latent extractor).
     """
 
-    def __init__(self, folder: str | os.PathLike, crop: int,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        if crop < 1:
-            raise ValueError(f"crop: expected a positive size in pixels, got {crop}")
-        self.crop = crop
+    def __init__(self, folder: str | os.PathLike, crop: int | tuple[int, int],
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, _images=None):
+        h, w = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        if min(h, w) < 1 or h > w:
+            raise ValueError(f"crop: expected a positive size in pixels, square or (h, w) with h <= w, got {crop}")
+        self.crop, self.size = crop, (h, w)
         self.transform = transform
         self.folder = Path(folder)
         self.files = image_files(folder)
-        self.images = []
-        for f in self.files:
-            img = load_image(f)
-            if min(img.shape[1:]) < crop:
-                raise ImageError(f"image {f}: {img.shape[1]}x{img.shape[2]} is smaller than the "
-                                 f"crop {crop}x{crop}")
-            self.images.append((img * 255).round().to(torch.uint8))
+        self._decoded = _images or [(load_image(f) * 255).round().to(torch.uint8) for f in self.files]
+        turn = to_landscape if w > h else (lambda img: img)
+        self.images = [turn(img) for img in self._decoded]
+        for f, img in zip(self.files, self.images):
+            if img.shape[1] < h or img.shape[2] < w:
+                raise ImageError(f"image {f}: {img.shape[1]}x{img.shape[2]} is smaller than the crop {h}x{w}")
+
+    def at(self, crop: int | tuple[int, int]) -> "FolderCrops":
+        """The same images (decoded once) cropped to another size."""
+        return FolderCrops(self.folder, crop, self.transform, _images=self._decoded)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __call__(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        h, w = self.size
         idx = torch.randint(len(self.images), (batch_size,), generator=generator)
-        out = torch.empty(batch_size, 3, self.crop, self.crop, dtype=torch.uint8)
+        out = torch.empty(batch_size, 3, h, w, dtype=torch.uint8)
         flips = torch.rand(batch_size, generator=generator) < 0.5
         for k, i in enumerate(idx.tolist()):
             img = self.images[i]
-            top = int(torch.randint(img.shape[1] - self.crop + 1, (1,), generator=generator))
-            left = int(torch.randint(img.shape[2] - self.crop + 1, (1,), generator=generator))
-            patch = img[:, top:top + self.crop, left:left + self.crop]
+            top = int(torch.randint(img.shape[1] - h + 1, (1,), generator=generator))
+            left = int(torch.randint(img.shape[2] - w + 1, (1,), generator=generator))
+            patch = img[:, top:top + h, left:left + w]
             out[k] = patch.flip(2) if flips[k] else patch
         batch = out.float() / 255.0
         return self.transform(batch) if self.transform is not None else batch

@@ -8,13 +8,14 @@ objective, the name prefixes of the parameters it trains, what happens when it b
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from torch import nn
 
 from jscgc.types import Stage
 
-__all__ = ["stage_steps", "describe_plan", "lr_factor", "trains", "trainable_counts", "parameter_record"]
+__all__ = ["stage_steps", "describe_plan", "lr_factor", "trains", "trainable_counts", "parameter_record",
+           "StageRecord", "stage_record"]
 
 
 def stage_steps(plan: tuple[Stage, ...], total: int) -> list[int]:
@@ -88,3 +89,23 @@ def parameter_record(system: nn.Module) -> dict:
     return {"total": sum(p.numel() for p in names.values()), "trainable_by_stage": by_stage,
             "trainable_union": sum(names[n].numel() for n in union),
             "trainable_largest_stage": max(by_stage.values()), "frozen_at_build": groups}
+
+
+class StageRecord(NamedTuple):
+    """What one stage of a run did: its name, optimiser steps, training examples seen, trainable parameters
+    (-1 for a stage finished before a resume) and pixels of its image batches (None: not known)."""
+    name: str
+    steps: int
+    examples: int
+    trainable_parameters: int
+    pixels: int | None = None
+
+
+def stage_record(name: str, pos, start: int, done: int, trainable: int, batch_size: int) -> StageRecord:
+    """The record of a stage that ran global steps [start, start + done) of a run at ``pos`` (a
+    :class:`jscgc.checkpoints.Position`); where its batch sizes are not known (a checkpoint from before
+    they were recorded), the asked batch size per step and unknown pixels."""
+    if len(pos.batches) != pos.step:
+        return StageRecord(name, done, done * batch_size, trainable, None)
+    sizes = pos.batches[start:start + done]
+    return StageRecord(name, done, sum(b[0] for b in sizes), trainable, sum(b[1] for b in sizes))

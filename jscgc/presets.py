@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from jscgc.channel_registry import check_channel
+from jscgc.crop_schedule import check_schedule
 from jscgc.train import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "get_preset", "EncoderConfig", "BackboneConfig", "AdapterConfig",
@@ -122,8 +123,8 @@ OUR_RECIPE = RecipeConfig(prior="posterior_mean", prior_noise=0.3, mse_share=0.2
 (a quarter of the budget), the flow from its frozen estimate plus σ = 0.3 noise, the ÷8 band of the
 estimate in the output. ``full`` keeps the paper's recipe (a second 6B copy would not fit)."""
 
-#: (section, field) recorded only when set (Preset.to_dict)
-_RECORDED_WHEN_SET = (("recipe", "rope_offset"), ("recipe", "window"))
+#: (section, field) recorded only when set (Preset.to_dict); section None: a field of the preset itself
+_RECORDED_WHEN_SET = (("recipe", "rope_offset"), ("recipe", "window"), (None, "crop_schedule"))
 #: (section, field) that change only how a trained system receives: not part of what its checkpoints were
 #: trained with (Preset.training_dict)
 _RECEIVE_ONLY = (("recipe", "window"),)
@@ -151,6 +152,7 @@ class Preset:
     zimage: str | None = None           # Z-Image checkpoint folder or hub id ("full")
     gradient_checkpointing: bool = False
     latent_pool: int = 0                # > 0: train on a pool of that many crops drawn once, latents encoded once
+    crop_schedule: tuple = ()           # ((h, w, share), ...): crops of several sizes (jscgc.crop_schedule)
     test_downscale: int = 1             # kodak.py's default box-downscale of the test images
     est_seconds_per_step_cpu: float = 1.0   # for the CPU time estimate of kodak.py
     channel: str = "awgn"               # a name of jscgc.channel_registry (NAME or NAME:VALUE)
@@ -160,6 +162,11 @@ class Preset:
             check_channel(self.channel)
         except ValueError as err:
             raise ValueError(f"preset {self.name}: {err}") from None
+        try:
+            check_schedule(self.crop_schedule, self.token_px)
+        except ValueError as err:
+            raise ValueError(f"preset {self.name}: {err}") from None
+        object.__setattr__(self, "crop_schedule", tuple(tuple(e) for e in self.crop_schedule))
 
     def updated(self, **overrides) -> "Preset":
         """This preset with fields replaced. A section takes an instance or a dict of its fields (merged
@@ -193,8 +200,9 @@ class Preset:
         (:data:`_RECORDED_WHEN_SET`) appears only when it differs from its default, so older records match."""
         out = {f.name: asdict(v) if is_dataclass(v) else v for f in fields(self) for v in [getattr(self, f.name)]}
         for section, name in _RECORDED_WHEN_SET:
-            if out[section][name] == getattr(_SECTIONS[section](), name):
-                del out[section][name]
+            where, default = (out, ()) if section is None else (out[section], getattr(_SECTIONS[section](), name))
+            if where[name] == default:
+                del where[name]
         return out
 
     def training_dict(self) -> dict[str, Any]:

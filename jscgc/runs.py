@@ -92,7 +92,9 @@ def train_or_load(system: nn.Module, folder: Path, record: dict, train_cfg: Trai
     result = train(system, source, train_cfg, out_dir=folder / "train", resume=True,
                    system_config=system.config(), desc=progress_label)
     last = result.losses[-20:]
-    info.update(steps=result.step, examples=result.step * train_cfg.batch_size,
+    pixels = [r.pixels for r in result.stages]
+    info.update(steps=result.step, examples=sum(r.examples for r in result.stages),
+                pixels=None if None in pixels else sum(pixels),
                 trainable_parameters=info["trainable_union"], stages=[r._asdict() for r in result.stages],
                 skipped_steps=list(result.skipped), final_loss=sum(last) / max(1, len(last)))
     return info, time.perf_counter() - start

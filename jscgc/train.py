@@ -30,8 +30,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from jscgc.checkpoints import Position, resume_checkpoint, save_checkpoint
-from jscgc.chunks import chunk_generator, draw_snr, micro_batch
-from jscgc.plan import describe_plan, lr_factor, stage_steps, trains
+from jscgc.chunks import batch_size_of, chunk_generator, draw_snr, micro_batch
+from jscgc.plan import StageRecord, describe_plan, lr_factor, stage_record, stage_steps, trains
 from jscgc.types import DataSource, Stage
 
 __all__ = ["TrainConfig", "TrainResult", "StageRecord", "MAX_NONFINITE", "train"]
@@ -44,7 +44,8 @@ class TrainConfig:
     Attributes:
         steps: the method's optimiser-step budget, all stages of its plan together; stage i gets
             ``stage_steps(plan, steps)[i]`` of them (its share, rounded so that the counts add up).
-        batch_size: samples per optimiser step over all processes (the global batch).
+        batch_size: samples asked of the data source per optimiser step over all processes (the global
+            batch); a source may give fewer, larger ones (:mod:`jscgc.crop_schedule`).
         accumulation: micro-batches per process per step (gradient accumulation); the global batch
             is cut into processes × accumulation chunks, which must divide ``batch_size``.
         lr, weight_decay: AdamW.
@@ -91,15 +92,6 @@ class TrainConfig:
         free = {"progress", "checkpoint_every", "keep_checkpoints"}
         mine = dataclasses.asdict(self)
         return [k for k in mine if k not in free and k in other and other[k] != mine[k]]
-
-
-class StageRecord(NamedTuple):
-    """What one stage of a run did: its name, optimiser steps, training examples seen and trainable
-    parameters (counted when the stage ran; -1 for a stage finished before a resume)."""
-    name: str
-    steps: int
-    examples: int
-    trainable_parameters: int
 
 
 class TrainResult(NamedTuple):
@@ -163,15 +155,20 @@ def _make_trainable(system: nn.Module, stage: Stage, frozen: set[str]) -> list[n
 MAX_NONFINITE = 10
 
 
-def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tuple[float, bool]:
+def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tuple[float, bool, list[int]]:
     """One optimiser step at global step ``step``: the global batch cut into processes × accumulation chunks.
     Returns (loss, taken). A step whose loss or gradient norm is not finite is skipped, as mixed-precision
     loss scaling skips one: no update (the schedule still advances), so one bad batch cannot turn every
     weight into NaN through the clipped update (inf · 0). The gradient norm is taken with an infinite
-    bound when there is no clipping, which leaves the gradients bit for bit as they were."""
+    bound when there is no clipping, which leaves the gradients bit for bit as they were. Also returns the
+    batch's [samples, pixels]."""
     acc, config = run.acc, run.config
-    micro = config.batch_size // (acc.num_processes * config.accumulation)
     batch = run.data(config.batch_size, run.data_gen)
+    size = list(batch_size_of(batch))
+    micro, rest = divmod(size[0], acc.num_processes * config.accumulation)
+    if rest or not micro:
+        raise ValueError(f"train: a batch of {size[0]} samples does not divide into {acc.num_processes} processes "
+                         f"x {config.accumulation} accumulation micro-batches")
     optimizer.zero_grad(set_to_none=True)
     total = torch.zeros((), device=acc.device)
     for j in range(config.accumulation):
@@ -194,7 +191,7 @@ def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tupl
     else:
         optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return float(loss), taken
+    return float(loss), taken, size
 
 
 def _note_skipped(run: _Run, pos: Position, loss: float) -> None:
@@ -222,8 +219,9 @@ def _run_stage(run: _Run, stage: Stage, steps: int, pos: Position, extra: dict |
     objective.train()
     run.bar.set_description(f"{run.desc} [{stage.name}]")
     while pos.stage_step < steps and pos.step < run.last:
-        loss, taken = _step(run, objective, optimizer, scheduler, params, pos.step)
+        loss, taken, size = _step(run, objective, optimizer, scheduler, params, pos.step)
         pos.losses.append(loss)
+        pos.batches.append(size)
         if not taken:
             _note_skipped(run, pos, loss)
         pos.step += 1
@@ -284,7 +282,7 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
                     pos.stage, pos.stage_step = i, 0
                 n = _run_stage(run, stage, steps, pos, extra, {k for k, v in built.items() if not v})
             done = steps if i < pos.stage else pos.stage_step if i == pos.stage else 0
-            records.append(StageRecord(stage.name, done, done * config.batch_size, n))
+            records.append(stage_record(stage.name, pos, sum(counts[:i]), done, n, config.batch_size))
     finally:
         for name, p in system.named_parameters():
             p.requires_grad_(built[name])
