@@ -44,6 +44,19 @@ def test_rule_picks_lowest_lpips_among_passing_and_breaks_ties_by_dists():
     assert table.loc["d", "rank"] == 3 and pd.isna(table.loc["mambajscc", "rank"])
 
 
+def test_a_crop_trained_receiver_is_costed_against_the_mse_decoder_trained_on_the_same_crops():
+    frame = _frame({"mambajscc": ("reference", 20.0, 0.50, 0.30, 0.50),
+                    "mambajscc-crops": ("reference", 17.0, 0.50, 0.30, 0.50),
+                    "ours-crops-win4": ("screen", 15.0, 0.40, 0.25, 0.45),     # 2 dB below its own reference
+                    "ours-win4": ("screen", 15.0, 0.45, 0.25, 0.45)})          # 5 dB below mambajscc
+    frame["variant"] = frame["receiver"]
+    table = rank(frame).set_index("receiver")
+    assert table.loc["ours-crops-win4", "reference"] == "mambajscc-crops"
+    assert table.loc["ours-crops-win4", "psnr_cost"] == pytest.approx(2.0, abs=0.2)
+    assert table.loc["ours-win4", "psnr_cost"] == pytest.approx(5.0, abs=0.2)
+    assert choose(table.reset_index())[0] == "ours-crops-win4" and not table.loc["ours-win4", "passes"]
+
+
 def test_rule_without_a_passing_receiver_takes_the_cheapest_below_mambajscc():
     frame = _frame({"mambajscc": ("reference", 20.0, 0.50, 0.30, 0.50),
                     "a": ("screen", 15.0, 0.40, 0.25, 0.45),
