@@ -33,7 +33,8 @@ from jscgc import checks
 from jscgc.checks import UsageError
 from jscgc.imagedata import FolderCrops
 from jscgc.io import atomic_write_json, read_json
-from jscgc.latent_system import LatentSystem, training_sources
+from jscgc.crop_schedule import preset_sources
+from jscgc.latent_system import LatentSystem
 from jscgc.latents import load_extractor
 from jscgc.methods import METHODS, build_method
 from jscgc.presets import PRESETS, get_preset
@@ -132,7 +133,7 @@ def main(argv=None):
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     extractor = load_extractor("taef2")
-    sources = training_sources(FolderCrops(folder, preset.crop), extractor, preset.latent_pool)
+    sources = preset_sources(FolderCrops(folder, preset.crop), preset, extractor, 12345)
     result = {"preset": preset.name, "steps": a.steps, "methods": {},
               **environment(torch.device("cpu"), "first_losses.py", argv)}
     for method in methods:

@@ -3,7 +3,7 @@
 Each method is built as ``experiments/kodak.py`` builds it (``build_method(name, preset, load_extractor("taef2"))``
 after ``torch.manual_seed(0)``) and trained by the package's own loop, :func:`jscgc.train.train`, on kodak.py's
 training source: random crops of BSDS500 ``train`` (:class:`jscgc.imagedata.FolderCrops`) through
-:func:`jscgc.latent_system.training_sources` (the preset's latent pool: crops drawn once, their TAEF2 latents
+:func:`jscgc.crop_schedule.preset_sources` (the preset's latent pool: crops drawn once, their TAEF2 latents
 encoded once). Kodak is never read. The config is the preset's ``train`` with ``cpu=True``,
 ``mixed_precision="no"`` and ``progress=False`` (what kodak.py runs on a CPU), no checkpoints, and a budget of
 the fewest steps that gives every stage of the plan ``--warmup`` + ``--steps`` steps (the stage shares kept,
@@ -73,7 +73,7 @@ from jscgc.encoders.cnn import CNNEncoder
 from jscgc.generators.zimage import ZImageVelocity
 from jscgc.imagedata import FolderCrops
 from jscgc.io import atomic_write_json
-from jscgc.latent_system import training_sources
+from jscgc.crop_schedule import preset_sources
 from jscgc.latents import TAEF2, load_extractor
 from jscgc.methods import METHODS, build_method
 from jscgc.plan import describe_plan, stage_steps
@@ -385,7 +385,7 @@ def setup(preset, extractor, folder: Path) -> tuple[dict, dict]:
     start = time.perf_counter()
     crops = FolderCrops(folder, preset.crop)
     loaded = time.perf_counter()
-    sources = training_sources(crops, extractor, preset.latent_pool)
+    sources = preset_sources(crops, preset, extractor, 12345)
     done = time.perf_counter()
     return sources, {"decode_images_s": loaded - start, "latent_pool_s": done - loaded,
                      "latent_pool": preset.latent_pool, "images": len(crops)}

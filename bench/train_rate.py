@@ -26,7 +26,7 @@ from jscgc import checks
 from jscgc.checks import UsageError
 from jscgc.imagedata import FolderCrops
 from jscgc.io import atomic_write_json
-from jscgc.latent_system import training_sources
+from jscgc.crop_schedule import preset_sources
 from jscgc.latents import TAEF2, weights_root
 from jscgc.methods import METHODS, build_method, count_parameters
 from jscgc.plan import describe_plan
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     shipped = weights_root() is not None and (weights_root() / "taef2").is_dir()
     extractor = TAEF2.from_pretrained() if shipped else TAEF2()    # the cost does not depend on the weights
-    data = training_sources(FolderCrops(folder, preset.crop), extractor, preset.latent_pool)
+    data = preset_sources(FolderCrops(folder, preset.crop), preset, extractor, 12345)
     rows = []
     for method in methods:
         row = rate(method, preset, extractor, data, a.steps, device)

@@ -161,7 +161,7 @@ def check_inputs(config: ProbeConfig) -> tuple[list, dict]:
                   for n, im in folder_images(val, config.images)]
     except (FileNotFoundError, ValueError) as err:                  # ImageError is a ValueError
         raise UsageError(f"--data: {err}") from None
-    extractor, preset = TAEF2(), get_preset(config.preset)
+    extractor, preset = TAEF2(), get_preset(config.preset).updated(recipe={"window": 0})   # whole grid vs tiles
     return images, {name: _trained(config, name, preset, extractor) for name in config.methods}
 
 

@@ -131,8 +131,9 @@ class Study:
         """The training sources of ``preset`` (made once per crop and schedule)."""
         key = (preset.crop, preset.crop_schedule, preset.latent_pool)
         if key not in self._sources:
-            self._crops = self._crops or FolderCrops(self.root / TRAIN_DATA, preset.crop)
-            crops = self._crops.at(preset.crop)
+            if self._crops is None:
+                self._crops = FolderCrops(self.root / TRAIN_DATA, preset.crop)
+            crops = self._crops if self._crops.size == (preset.crop, preset.crop) else self._crops.at(preset.crop)
             self._sources[key] = preset_sources(crops, preset, self.extractor, self.a.seed + 12345)
         return self._sources[key]
 
@@ -183,7 +184,8 @@ def write_variant(where: Path, name: str, rows, sets, info, preset, extra) -> No
     atomic_save(where / "sets.csv", lambda f: sets.to_csv(f, index=False))
     atomic_write_json(where / "info.json", {
         "variant": name, "method": v.method, "description": v.description, "role": v.role,
-        "trains": training_of(name), "dial": v.dial.as_dict(), "preset": preset.to_dict(), **info,
+        "trains": training_of(name), "dial": v.dial.as_dict(), "preset": preset.to_dict(),
+        **{k: value for k, value in info.items() if k != "pixels"},
         "pixels_seen": _pixels_seen(info, preset),
         **extra, "torch": torch.__version__, "source": source_version()})
 

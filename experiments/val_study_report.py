@@ -29,10 +29,11 @@ import pandas as pd
 
 from experiments.val_study_variants import VARIANTS
 from jscgc.io import atomic_save, atomic_write_text
+from jscgc.paired import POSTERIOR_SAMPLER_DB, Z95, mean_se
 
 __all__ = ["BOUND", "REFERENCE", "load", "per_image", "rank", "choose", "confirm", "report"]
 
-BOUND = 10 * math.log10(2)          # 3.01 dB: an exact posterior sampler has twice the MMSE
+BOUND = POSTERIOR_SAMPLER_DB        # 3.01 dB: an exact posterior sampler has twice the MMSE
 REFERENCE = "mambajscc"
 RULE = ("lpips_alex", "dists", "lpips_vgg")
 BESIDE = ("psnr", "psnr_lp16", "detail_match", "hf_ratio", "colour_dist")
@@ -58,13 +59,12 @@ def per_image(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float]:
     """Mean and standard error of the paired differences a − b over the images both have."""
-    d = (a - b).dropna()
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return mean_se(a - b)[:2]
 
 
 def _tied(a: pd.Series, b: pd.Series) -> bool:
     mean, se = _paired(a, b)
-    return not (abs(mean) > 1.96 * se)          # an interval that contains 0 (or none: one image) is a tie
+    return not (abs(mean) > Z95 * se)          # an interval that contains 0 (or none: one image) is a tie
 
 
 def _best(names: list[str], tables: dict, cost: pd.Series) -> str:
@@ -103,8 +103,8 @@ def rank(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({"receiver": r, "role": roles[r], "candidate": candidate, "n_images": int(cost_img[r].count()),
                      **{m: float(tables[m][r].mean()) for m in metrics},
                      **{f"{m}_se": float(tables[m][r].std(ddof=1) / math.sqrt(tables[m][r].count())) for m in RULE},
-                     "reference": refs[r], "psnr_cost": mean, "psnr_cost_se": se, "psnr_cost_upper": mean + 1.96 * se,
-                     "passes": bool(candidate and mean + 1.96 * se <= BOUND)})
+                     "reference": refs[r], "psnr_cost": mean, "psnr_cost_se": se, "psnr_cost_upper": mean + Z95 * se,
+                     "passes": bool(candidate and mean + Z95 * se <= BOUND)})
     table = pd.DataFrame(rows).set_index("receiver")
     left, order = list(table.index[table["passes"]]), []
     while left:
@@ -119,7 +119,8 @@ def choose(table: pd.DataFrame) -> tuple[str | None, str | None, str]:
     ranked = table.dropna(subset=["rank"]).sort_values("rank")["receiver"].tolist()
     if ranked:
         return ranked[0], ranked[1] if len(ranked) > 1 else None, "ranking among passing receivers"
-    ref = table.set_index("receiver").loc[REFERENCE, "lpips_alex"]
+    lpips = table.set_index("receiver")["lpips_alex"]
+    ref = table["reference"].map(lambda r: lpips.get(r, float("nan"))) if "reference" in table else lpips[REFERENCE]
     below = table[table["candidate"] & (table["lpips_alex"] < ref)].sort_values("psnr_cost")
     names = below["receiver"].tolist()
     return (names[0] if names else None, names[1] if len(names) > 1 else None,
@@ -136,7 +137,7 @@ def confirm(frame: pd.DataFrame, winner: str, runner_up: str) -> str | None:
     diffs = pd.concat([per_image(frame[frame["seed"] == s], "lpips_alex").pipe(lambda t: t[winner] - t[runner_up])
                        for s in seeds])
     mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
-    stays = passes and not (mean - 1.96 * se > 0)
+    stays = passes and not (mean - Z95 * se > 0)
     return (f"{winner} {'stays' if stays else 'does not stay'}: passes on both seeds: {passes}; LPIPS-alex "
             f"{winner} − {runner_up} over both seeds' images {mean:+.4f} ± {se:.4f} (s.e., n = {len(diffs)})")
 
@@ -179,8 +180,10 @@ def verdict(frame: pd.DataFrame, tables: pd.DataFrame) -> str:
             f"bound ≤ {BOUND:.2f} dB."]
     for seed, table in tables.groupby("seed"):
         winner, runner_up, how = choose(table)
+        missing = sorted(set(table["reference"]) - set(table["receiver"]))
+        note = f" No PSNR cost (not ranked) for receivers whose reference has not run: {missing}." if missing else ""
         text.append(f"\n## Seed {seed} ({table['n_images'].max()} images)\n\n{_markdown(table)}\n\n"
-                    f"Winner: **{winner}**, runner-up: {runner_up} ({how}).")
+                    f"Winner: **{winner}**, runner-up: {runner_up} ({how}).{note}")
     winner, runner_up, _ = choose(tables[tables["seed"] == tables["seed"].min()])
     line = confirm(frame, winner, runner_up) if winner and runner_up else None
     text.append("\n## Confirmation\n\n" + (line or "Not yet: seed 1 has not run for the winner and the runner-up."))

@@ -57,6 +57,10 @@ class MixedSizes:
         """The sample count of a batch of size ``k`` when ``batch_size`` base crops are asked."""
         return max(1, round(batch_size * self.base_area / self.areas[k]))
 
+    def sample_counts(self, batch_size: int) -> list[int]:
+        """Every batch's sample count this source can give (what :func:`jscgc.train.train` checks first)."""
+        return [self.samples(k, batch_size) for k in range(len(self.sources))]
+
     def __call__(self, batch_size: int, generator: torch.Generator) -> Batch:
         k = int(torch.multinomial(self.weights, 1, generator=generator))
         return self.sources[k](self.samples(k, batch_size), generator)

@@ -36,7 +36,8 @@ class Guided(nn.Module):
         self.velocity, self.scale = velocity, scale
 
     def forward(self, x_t, t, received: Received):
-        both = Received(torch.cat([received.symbols, torch.zeros_like(received.symbols)]),
-                        torch.cat([received.snr_db, torch.full_like(received.snr_db, NULL_SNR_DB)]))
+        null = null_condition(received)
+        gain = None if received.gain is None else torch.cat([received.gain, received.gain])
+        both = Received(torch.cat([received.symbols, null.symbols]), torch.cat([received.snr_db, null.snr_db]), gain)
         v_cond, v_null = self.velocity(torch.cat([x_t, x_t]), torch.cat([t, t]), both).chunk(2)
         return v_null + self.scale * (v_cond - v_null)

@@ -185,15 +185,17 @@ class FolderCrops:
     """
 
     def __init__(self, folder: str | os.PathLike, crop: int | tuple[int, int],
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, _images=None):
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, _decoded=None):
         h, w = (crop, crop) if isinstance(crop, int) else tuple(crop)
         if min(h, w) < 1 or h > w:
             raise ValueError(f"crop: expected a positive size in pixels, square or (h, w) with h <= w, got {crop}")
-        self.crop, self.size = crop, (h, w)
+        self.size = (h, w)
         self.transform = transform
         self.folder = Path(folder)
-        self.files = image_files(folder)
-        self._decoded = _images or [(load_image(f) * 255).round().to(torch.uint8) for f in self.files]
+        if _decoded is None:
+            files = image_files(folder)
+            _decoded = (files, [(load_image(f) * 255).round().to(torch.uint8) for f in files])
+        self.files, self._decoded = _decoded
         turn = to_landscape if w > h else (lambda img: img)
         self.images = [turn(img) for img in self._decoded]
         for f, img in zip(self.files, self.images):
@@ -202,7 +204,7 @@ class FolderCrops:
 
     def at(self, crop: int | tuple[int, int]) -> "FolderCrops":
         """The same images (decoded once) cropped to another size."""
-        return FolderCrops(self.folder, crop, self.transform, _images=self._decoded)
+        return FolderCrops(self.folder, crop, self.transform, _decoded=(self.files, self._decoded))
 
     def __len__(self) -> int:
         return len(self.images)

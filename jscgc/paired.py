@@ -20,10 +20,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["KEYS", "metric_columns", "per_image", "summary", "paired_differences", "to_markdown"]
+__all__ = ["KEYS", "Z95", "POSTERIOR_SAMPLER_DB", "metric_columns", "per_image", "mean_se", "summary",
+           "paired_differences", "to_markdown"]
 
 #: the columns that identify a row of metrics.csv; every other numeric column is a metric
 KEYS = ("method", "snr_db", "image", "sample")
+#: the normal quantile of a two-sided 95 % interval (mean ± Z95 · s.e.)
+Z95 = 1.96
+#: dB: the PSNR an exact posterior sampler loses to the MMSE receiver, whose MSE it doubles (Blau & Michaeli 2018)
+POSTERIOR_SAMPLER_DB = 10 * np.log10(2)
 
 
 def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> tuple[list[str], list[str]]:
@@ -55,7 +60,7 @@ def _appearance(methods: pd.Series):
     return lambda col: col.map(order)
 
 
-def _mean_se(values: pd.Series) -> tuple[float, float, int]:
+def mean_se(values: pd.Series) -> tuple[float, float, int]:
     """(mean, std/√n with ddof = 1, n) of the non-NaN values; se NaN for n < 2."""
     v = values.dropna().to_numpy(dtype=np.float64)
     n = len(v)
@@ -68,7 +73,7 @@ def summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFra
     method, SNR and usable metric (see :func:`metric_columns`); rows without any value are left out."""
     usable, skipped = metric_columns(frame, metrics)
     images = per_image(frame, usable)
-    rows = [{"method": method, "snr_db": snr, "metric": m, **dict(zip(("mean", "se", "n"), _mean_se(g[m])))}
+    rows = [{"method": method, "snr_db": snr, "metric": m, **dict(zip(("mean", "se", "n"), mean_se(g[m])))}
             for (method, snr), g in images.groupby(["method", "snr_db"], sort=False) for m in usable]
     out = pd.DataFrame(rows, columns=["method", "snr_db", "metric", "mean", "se", "n"])
     out = out[out["n"] > 0].reset_index(drop=True)
@@ -108,7 +113,7 @@ def paired_differences(frame: pd.DataFrame, reference: str, metrics: list[str] |
     for (method, snr), g in images[images["method"] != reference].groupby(["method", "snr_db"], sort=False):
         diff = g.set_index("image")[usable] - ref[snr]                  # aligned on the image name
         rows += [{"method": method, "reference": reference, "snr_db": snr, "metric": m,
-                  **dict(zip(("diff", "se", "n"), _mean_se(diff[m])))} for m in usable]
+                  **dict(zip(("diff", "se", "n"), mean_se(diff[m])))} for m in usable]
     out = pd.DataFrame(rows, columns=["method", "reference", "snr_db", "metric", "diff", "se", "n"])
     out = out[out["n"] > 0].reset_index(drop=True)
     out.attrs["skipped"] = skipped

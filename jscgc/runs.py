@@ -42,11 +42,18 @@ def _as_stored(record: dict) -> dict:
     return json.loads(json.dumps(record, default=str))          # compared as JSON, as run.json stores it
 
 
+def _comparable(record: dict) -> dict:
+    """A stored record without the training settings that do not change what is computed
+    (:attr:`TrainConfig.FREE`): a run with ``--no-progress`` loads one trained with a progress bar."""
+    train = {k: v for k, v in record.get("train", {}).items() if k not in TrainConfig.FREE}
+    return {**record, "train": train} if "train" in record else record
+
+
 def _difference(recorded: dict, wanted: dict) -> str:
     wanted = _as_stored(wanted)
     if recorded.get("preset", {}).get("name") != wanted["preset"]["name"]:
         return f"built with preset {recorded.get('preset', {}).get('name')}, this run uses {wanted['preset']['name']}"
-    keys = [k for k in wanted if recorded.get(k) != wanted[k]]
+    keys = [k for k in wanted if _comparable(recorded).get(k) != _comparable(wanted)[k]]
     return f"built with other settings ({', '.join(keys)})"
 
 
@@ -55,7 +62,7 @@ def refuse_other_record(folder: Path, wanted: dict, what: str) -> None:
     without a record; a damaged record or checkpoint raises :class:`jscgc.io.DamagedFile` naming it."""
     path = folder / "run.json"
     recorded = read_json(path) if path.is_file() else None
-    if recorded is not None and recorded != _as_stored(wanted):
+    if recorded is not None and _comparable(recorded) != _comparable(_as_stored(wanted)):
         raise UsageError(f"{what} {folder}: {_difference(recorded, wanted)}; "
                          f"pass --overwrite to start afresh or choose another --out")
     latest = latest_checkpoint(folder / "train")

@@ -22,7 +22,7 @@ import dataclasses
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import torch
 from accelerate import Accelerator
@@ -87,11 +87,13 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.snr_db: a number or [low, high], got {self.snr_db}")
             self.snr_db = [float(v) for v in self.snr_db]
 
+    #: fields that do not change what a run computes (how it shows progress and keeps checkpoints)
+    FREE: ClassVar[frozenset] = frozenset({"progress", "checkpoint_every", "keep_checkpoints"})
+
     def resumable_from(self, other: dict[str, Any]) -> list[str]:
-        """Fields (other than progress/checkpointing) that differ from a saved config."""
-        free = {"progress", "checkpoint_every", "keep_checkpoints"}
+        """Fields (other than :attr:`FREE`) that differ from a saved config."""
         mine = dataclasses.asdict(self)
-        return [k for k in mine if k not in free and k in other and other[k] != mine[k]]
+        return [k for k in mine if k not in self.FREE and k in other and other[k] != mine[k]]
 
 
 class TrainResult(NamedTuple):
@@ -157,11 +159,11 @@ MAX_NONFINITE = 10
 
 def _step(run: _Run, objective, optimizer, scheduler, params, step: int) -> tuple[float, bool, list[int]]:
     """One optimiser step at global step ``step``: the global batch cut into processes × accumulation chunks.
-    Returns (loss, taken). A step whose loss or gradient norm is not finite is skipped, as mixed-precision
+    A step whose loss or gradient norm is not finite is skipped, as mixed-precision
     loss scaling skips one: no update (the schedule still advances), so one bad batch cannot turn every
     weight into NaN through the clipped update (inf · 0). The gradient norm is taken with an infinite
-    bound when there is no clipping, which leaves the gradients bit for bit as they were. Also returns the
-    batch's [samples, pixels]."""
+    bound when there is no clipping, which leaves the gradients bit for bit as they were. Returns (loss,
+    taken, the batch's [samples, pixels])."""
     acc, config = run.acc, run.config
     batch = run.data(config.batch_size, run.data_gen)
     size = list(batch_size_of(batch))
@@ -259,9 +261,11 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         device) and the requires_grad flags it was built with.
     """
     acc = accelerator or Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
-    if config.batch_size % (acc.num_processes * config.accumulation):
-        raise ValueError(f"TrainConfig.batch_size {config.batch_size} is not divisible into {acc.num_processes} "
-                         f"processes x {config.accumulation} accumulation micro-batches")
+    sizes = getattr(data, "sample_counts", lambda n: [n])(config.batch_size)      # a crop schedule: several
+    if any(n % (acc.num_processes * config.accumulation) for n in sizes):
+        raise ValueError(f"TrainConfig.batch_size {config.batch_size}: the data source's batches of {sizes} samples "
+                         f"do not all divide into {acc.num_processes} processes x {config.accumulation} "
+                         f"accumulation micro-batches")
     plan = system.plan()
     counts = stage_steps(plan, config.steps)
     run = _Run(acc, system, data, config, describe_plan(plan, config.steps), Path(out_dir) if out_dir else None,

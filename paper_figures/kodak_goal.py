@@ -17,9 +17,9 @@ from jscgc import paired
 __all__ = ["SHIPPED", "REFERENCE", "PSNR_BOUND", "DIAL_BOUND", "goal_rows", "goal_markdown"]
 
 SHIPPED, REFERENCE = "jscgc", "mambajscc"
-PSNR_BOUND = 3.01       # dB: an exact posterior sampler's MSE is twice the MMSE (Blau & Michaeli 2018)
-DIAL_BOUND = 1.0        # dB: the other end of the dial, near the MSE decoder
-Z = 1.96
+PSNR_BOUND = paired.POSTERIOR_SAMPLER_DB     # 3.01 dB: an exact posterior sampler's MSE is twice the MMSE
+DIAL_BOUND = 1.0        # dB: the other end of the dial, near the MSE decoder (its mean cost)
+Z = paired.Z95
 
 
 def _own(method: str) -> bool:
@@ -88,7 +88,7 @@ def goal_markdown(table: pd.DataFrame) -> str:
     count = lambda col: int(table[col].fillna(False).astype(bool).sum()) if col in table else 0  # noqa: E731
     lines += ["", f"Of {n} (seed, SNR) points: jscgc has the lowest mean LPIPS-alex at {count('lpips_alex_lowest')} "
               f"({count('lpips_alex_established')} with the paired interval below 0), the lowest DISTS at "
-              f"{count('dists_lowest')} ({count('dists_established')}); its PSNR cost is within {PSNR_BOUND} dB "
+              f"{count('dists_lowest')} ({count('dists_established')}); its PSNR cost is within {PSNR_BOUND:.2f} dB "
               f"(upper 95 % bound) at {count('psnr_within')}; an own receiver is within {DIAL_BOUND:g} dB of "
-              f"MambaJSCC's PSNR at {count('dial_end_within')}. (*: the paired 95 % interval lies below 0.)"]
+              f"MambaJSCC's mean PSNR at {count('dial_end_within')}. (*: the paired 95 % interval lies below 0.)"]
     return "\n".join(lines) + "\n"

@@ -149,6 +149,8 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
         atomic_write_text(out / "goal.csv", goal.to_csv(index=False))
         text += ["## The goal: lowest LPIPS-alex and DISTS at a PSNR cost within 3.01 dB (goal.csv)\n",
                  goal_markdown(goal)]
+    else:
+        (out / "goal.csv").unlink(missing_ok=True)             # a goal.csv of an earlier run would be stale
     _copy(results, out)
     for folder, (seed, _) in zip(seed_runs, runs[1:]):
         _copy(folder, out / f"seed{seed}", figures=False)          # the tables only

@@ -124,11 +124,18 @@ def test_resume_with_batches_of_varying_size_is_bit_identical(folder, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), got_system.state_dict().values()))
 
 
-def test_a_batch_that_does_not_split_into_micro_batches_is_refused(folder):
-    mixed = preset_sources(FolderCrops(folder, 16), get_preset("tiny", crop=16, crop_schedule=((32, 48, 1.0),)),
-                           IdentityLatent(), 0)["pixels"]                # batch 16·256/1536 → 3 samples
+def test_a_batch_that_does_not_split_into_micro_batches_is_refused_before_any_step(folder):
+    schedule = ((16, 16, 0.5), (32, 48, 0.5))                            # batches of 16 and 16·256/1536 → 3
+    mixed = preset_sources(FolderCrops(folder, 16), get_preset("tiny", crop=16, crop_schedule=schedule),
+                           IdentityLatent(), 0)["pixels"]
+    system = _Denoiser()
+    before = [p.clone() for p in system.parameters()]
+    with pytest.raises(ValueError, match=r"batches of \[16, 3\] samples do not all divide into 1 processes x 2"):
+        train(system, mixed, TrainConfig(steps=2, batch_size=16, accumulation=2, progress=False))
+    assert all(torch.equal(a, b) for a, b in zip(before, system.parameters()))
+    plain = lambda n, g: mixed.sources[1](3, g)                          # noqa: E731  (no sample_counts: the step checks)
     with pytest.raises(ValueError, match="a batch of 3 samples does not divide into 1 processes x 2"):
-        train(_Denoiser(), mixed, TrainConfig(steps=2, batch_size=16, accumulation=2, progress=False))
+        train(_Denoiser(), plain, TrainConfig(steps=2, batch_size=16, accumulation=2, progress=False))
 
 
 def test_a_record_from_before_sizes_were_counted_falls_back_to_the_asked_batch():

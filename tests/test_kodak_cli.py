@@ -127,3 +127,21 @@ def test_image_seeds_accept_every_finite_snr_and_separate_them(a, b):
     assert image_seed(0, "kodim01", -50.0) != image_seed(0, "kodim01", 50.0)
     assert image_seed(0, "kodim01", a) != image_seed(0, "kodim02", a)
     assert math.isfinite(a)
+
+
+def test_a_record_differing_only_in_progress_or_checkpointing_is_the_same_training(tmp_path):
+    """kodak.py and val_study.py share trainings by their run record; --no-progress must not split them."""
+    from dataclasses import replace
+
+    from jscgc.checks import UsageError
+    from jscgc.presets import get_preset
+    from jscgc.runs import refuse_other_record, run_record
+
+    preset = get_preset("tiny")
+    stored = run_record("jscgc", preset, replace(preset.train, progress=True), "bsds500/train", "abc", 0)
+    (tmp_path / "run.json").write_text(json.dumps(stored))
+    quiet = replace(preset.train, progress=False, checkpoint_every=7, keep_checkpoints=5)
+    refuse_other_record(tmp_path, run_record("jscgc", preset, quiet, "bsds500/train", "abc", 0), "--out")
+    with pytest.raises(UsageError, match=r"built with other settings \(train\)"):
+        refuse_other_record(tmp_path, run_record("jscgc", preset, replace(quiet, lr=0.5), "bsds500/train", "abc", 0),
+                            "--out")
