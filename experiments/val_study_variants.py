@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from jscgc.presets import PAPER_RECIPE, Preset, get_preset
+from jscgc.presets import CROP_SCHEDULE, PAPER_RECIPE, Preset, get_preset
 from jscgc.types import Dial
 
 __all__ = ["Variant", "VARIANTS", "preset_of", "training_of"]
@@ -34,7 +34,7 @@ class Variant:
 _ALONE = {"recipe": replace(PAPER_RECIPE, cond_dropout=1.0)}
 _WIDE = {"backbone": {"dim": 192, "n_heads": 6}}
 #: half the steps on 64x64 crops, a quarter on 128x128, a quarter on the test grid 256x384 (batch 16, 4, 1)
-_CROPS = {"crop_schedule": ((64, 64, 0.5), (128, 128, 0.25), (256, 384, 0.25))}
+_CROPS = {"crop_schedule": CROP_SCHEDULE}
 
 VARIANTS: dict[str, Variant] = {
     # the references: the constraint's MSE decoder and the other realistic receiver
@@ -97,7 +97,8 @@ def training_of(name: str) -> str:
 
 def preset_of(name: str) -> Preset:
     """The ``small`` preset with the settings of ``name``'s training variant, received on the whole grid
-    unless the variant's dial names a window: the study's base is the recipe as it stood before the study
-    (the window it chose is receive-only, so the training, and kodak.py's run record, are the same)."""
-    base = get_preset("small").updated(recipe={"window": 0})
+    unless the variant's dial names a window. The study's base is the preset as it stood before the study:
+    64x64 crops only, whole grid. The variants on the crop schedule it chose (``*-crops``) train as
+    ``small`` now does, so their run records are kodak.py's."""
+    base = get_preset("small").updated(recipe={"window": 0}, crop_schedule=())
     return base.updated(**VARIANTS[training_of(name)].settings)

@@ -154,7 +154,8 @@ def test_a_bad_schedule_is_one_line_naming_it(schedule, bad):
 
 
 def test_the_schedule_is_recorded_only_when_set():
-    assert "crop_schedule" not in get_preset("small").to_dict()
+    assert "crop_schedule" not in get_preset("small", crop_schedule=()).to_dict()
+    assert "crop_schedule" not in get_preset("tiny").to_dict()
     preset = get_preset("small", crop_schedule=[[64, 64, 0.5], [256, 384, 0.5]])
     assert preset.crop_schedule == ((64, 64, 0.5), (256, 384, 0.5))
     assert preset.training_dict()["crop_schedule"] == ((64, 64, 0.5), (256, 384, 0.5))

@@ -88,12 +88,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, flag):
 
 
 def test_unchanged_methods_keep_kodaks_run_record(tmp_path):
-    """The study's checkpoints of mambajscc, ours and paper are what kodak.py --preset small trains."""
+    """The study's checkpoints on the crop schedule it chose are what kodak.py --preset small trains; the
+    variants of before the choice are small without the schedule."""
     from jscgc.imagedata import data_root
 
     root = data_root(None, need="bsds500/train")
     fingerprint = data_fingerprint(root / "bsds500/train")
-    for name, method in (("mambajscc", "mambajscc"), ("ours", "jscgc"), ("paper", "jscgc-paper")):
+    for name, method in (("mambajscc-crops", "mambajscc"), ("ours-crops", "jscgc"), ("paper-crops", "jscgc-paper")):
         config = configure(["--preset", "small", "--methods", method])
         kodak = run_record(method, get_preset("small"), train_config(config, get_preset("small"), False),
                            config.train_data, fingerprint, 0)
@@ -101,6 +102,7 @@ def test_unchanged_methods_keep_kodaks_run_record(tmp_path):
         ours = run_record(variants.VARIANTS[name].method, variants.preset_of(name), cfg, study.TRAIN_DATA, fingerprint, 0)
         assert ours == kodak
     assert variants.preset_of("ours-a16") == variants.preset_of("ours")       # receive-only: the same training
+    assert variants.preset_of("ours") == get_preset("small", crop_schedule=())
     assert variants.preset_of("alone").recipe.cond_dropout == 1.0
 
 
