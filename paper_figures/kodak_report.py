@@ -29,6 +29,9 @@ TABLE_METRICS = ["psnr", "ms_ssim", "psnr_lp16", "psnr_lp8", "lpips_alex", "lpip
 SET_METRICS = ["patch_fd", "latent_fd"]
 COPIED = ["metrics.csv", "summary.csv", "sets.csv", "config.json", "timings.json", "table.md"]
 MSE_METHODS = ["mambajscc", "cjscc", "necst"]
+HEADLINE = [("lpips_alex", "LPIPS-alex"), ("dists", "DISTS"), ("psnr", "PSNR")]
+HEADLINE_SNRS = (0.0, 10.0)
+RIVALS = ["mambajscc", "diffjscc"]       # the MSE decoder of the same network, and the diffusion receiver
 
 
 def _load(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
@@ -103,6 +106,23 @@ def seed_spread(runs: list[tuple[int, pd.DataFrame]], metrics: list[str]) -> str
     return text
 
 
+def headline(runs: list[tuple[int, pd.DataFrame]]) -> str:
+    """The README's table: per receiver, the mean over images of LPIPS-alex, DISTS and PSNR at 0 and 10 dB,
+    one value per seed written ``seed a / seed b`` (receivers in the first run's order)."""
+    means = [(seed, paired.per_image(df, [m for m, _ in HEADLINE]).groupby(["method", "snr_db"])
+              [[m for m, _ in HEADLINE]].mean()) for seed, df in runs]
+    cols = [(m, label, snr) for m, label in HEADLINE for snr in HEADLINE_SNRS]
+    lines = ["| receiver | " + " | ".join(f"{label} @ {snr:g} dB" for _, label, snr in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for method in dict.fromkeys(runs[0][1].method):
+        cells = []
+        for metric, _, snr in cols:
+            values = [t.loc[(method, snr), metric] if (method, snr) in t.index else float("nan") for _, t in means]
+            cells.append(" / ".join(f"{v:.2f}" if metric == "psnr" else f"{v:.3f}" for v in values))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def remark2(summary: pd.DataFrame) -> str:
     """HF ratio and low-pass PSNR against SNR for the MSE receivers and JSCGC's two receivers."""
     keep = [m for m in ["jscgc", "jscgc (sample)", "jscgc-paper", "diffjscc"] + MSE_METHODS if m in set(summary.method)]
@@ -135,12 +155,15 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
             f"Preset `{config['preset']['name']}`, {len(config['images'])} Kodak images, SNRs "
             f"{', '.join(f'{s:g}' for s in sorted(summary.snr_db.unique()))} dB, device {config['device']}, "
             f"torch {config['torch']}; wall time {timings['wall']:.0f} s.\n",
+            "## Headline: mean over images at 0 and 10 dB, " + " / ".join(f"seed {s}" for s, _ in runs) + "\n",
+            headline(runs),
             "## Budgets\n", budgets(config, timings),
             "## Mean ± s.e. over images\n", paired.to_markdown(paired.summary(metrics, table_metrics)),
             "## Distribution measures (set measures over the images)\n",
             set_table(summary, pd.read_csv(results / "sets.csv") if (results / "sets.csv").is_file() else None),
-            "## Paired differences against mambajscc (± s.e. over images)\n",
-            paired.to_markdown(paired.paired_differences(metrics, "mambajscc", table_metrics)),
+            *[part for rival in RIVALS if rival in set(metrics.method) for part in (
+                f"## Paired differences against {rival} (± s.e. over images)\n",
+                paired.to_markdown(paired.paired_differences(metrics, rival, table_metrics)))],
             "## Remark 2 on images: HF ratio and low-pass PSNR ÷16 against SNR\n", remark2(summary)]
     if len(runs) > 1:
         text += ["## Training seeds\n", seed_spread(runs, ["psnr", "psnr_lp16", "hf_ratio"])]
