@@ -55,7 +55,8 @@ def budgets(config: dict, timings: dict) -> str:
         lines.append(f"| {name} | {stages} | {info.get('examples', '–')} | "
                      f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} | {union} | {frozen} | "
                      f"{len(info.get('skipped_steps', []))} | "
-                     f"{timings.get(f'train_{name}', float('nan')):.0f} | {timings.get(f'eval_{name}', float('nan')):.0f} |")
+                     f"{timings.get(f'train_{name}', float('nan')):.0f} | "
+                     f"{timings.get(f'eval_{name}', float('nan')):.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +99,8 @@ def seed_spread(runs: list[tuple[int, pd.DataFrame]], metrics: list[str]) -> str
              "|---|---|" + "---|" * (len(metrics) * len(runs))]
     for (method, snr), g in both.groupby(["method", "snr_db"], sort=False):
         g = g.set_index("seed")
-        lines.append(f"| {method} | {snr:g} | " + " | ".join(f"{g.loc[s, m]:.3f}" for m in metrics for s, _ in runs) + " |")
+        cells = " | ".join(f"{g.loc[s, m]:.3f}" for m in metrics for s, _ in runs)
+        lines.append(f"| {method} | {snr:g} | {cells} |")
     text = "\n".join(lines) + "\n\nPaired jscgc − mambajscc per seed (mean ± s.e. over images):\n\n"
     for seed, df in runs:
         diffs = paired.paired_differences(df[df.method.isin(["jscgc", "mambajscc"])], "mambajscc", metrics)
@@ -109,8 +111,9 @@ def seed_spread(runs: list[tuple[int, pd.DataFrame]], metrics: list[str]) -> str
 def headline(runs: list[tuple[int, pd.DataFrame]]) -> str:
     """The README's table: per receiver, the mean over images of LPIPS-alex, DISTS and PSNR at 0 and 10 dB,
     one value per seed written ``seed a / seed b`` (receivers in the first run's order)."""
-    means = [(seed, paired.per_image(df, [m for m, _ in HEADLINE]).groupby(["method", "snr_db"])
-              [[m for m, _ in HEADLINE]].mean()) for seed, df in runs]
+    names = [m for m, _ in HEADLINE]
+    means = [(seed, paired.per_image(df.reindex(columns=[*df.columns, *(m for m in names if m not in df)]), names)
+              .groupby(["method", "snr_db"])[names].mean()) for seed, df in runs]   # an absent metric: nan
     cols = [(m, label, snr) for m, label in HEADLINE for snr in HEADLINE_SNRS]
     lines = ["| receiver | " + " | ".join(f"{label} @ {snr:g} dB" for _, label, snr in cols) + " |",
              "|---|" + "---:|" * len(cols)]
@@ -167,6 +170,10 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
             "## Remark 2 on images: HF ratio and low-pass PSNR ÷16 against SNR\n", remark2(summary)]
     if len(runs) > 1:
         text += ["## Training seeds\n", seed_spread(runs, ["psnr", "psnr_lp16", "hf_ratio"])]
+    for seed, df in runs[1:]:                                  # the other seeds' paired tables, as the first's
+        text += [part for rival in RIVALS if rival in set(df.method) for part in (
+            f"## Seed {seed}: paired differences against {rival} (± s.e. over images)\n",
+            paired.to_markdown(paired.paired_differences(df, rival, [m for m in table_metrics if m in df])))]
     if all({SHIPPED, REFERENCE} <= set(df.method) for _, df in runs):
         goal = pd.DataFrame([row for seed, df in runs for row in goal_rows(seed, df)])
         atomic_write_text(out / "goal.csv", goal.to_csv(index=False))
