@@ -35,6 +35,8 @@ _ALONE = {"recipe": replace(PAPER_RECIPE, cond_dropout=1.0)}
 _WIDE = {"backbone": {"dim": 192, "n_heads": 6}}
 #: half the steps on 64x64 crops, a quarter on 128x128, a quarter on the test grid 256x384 (batch 16, 4, 1)
 _CROPS = {"crop_schedule": CROP_SCHEDULE}
+#: the paper's recipe moved toward the posterior: trained with 10 % ŷ-dropout, sampled with guidance w = 2
+_CFG2 = {"recipe": replace(PAPER_RECIPE, cond_dropout=0.1, guidance=2.0)}
 
 VARIANTS: dict[str, Variant] = {
     # the references: the constraint's MSE decoder and the other realistic receiver
@@ -52,8 +54,7 @@ VARIANTS: dict[str, Variant] = {
     "ours-16": Variant("jscgc", "ours with 16 Euler steps", dial=Dial(steps=16), trains="ours"),
     # the paper's recipe moved toward the posterior
     "paper-16": Variant("jscgc-paper", "the paper's recipe with 16 Euler steps", dial=Dial(steps=16), trains="paper"),
-    "paper-cfg2": Variant("jscgc", "the paper's recipe trained with 10 % ŷ-dropout, guidance w = 2",
-                          {"recipe": replace(PAPER_RECIPE, cond_dropout=0.1, guidance=2.0)}),
+    "paper-cfg2": Variant("jscgc", "the paper's recipe trained with 10 % ŷ-dropout, guidance w = 2", _CFG2),
     # receiving in overlapping windows of the training crop (4x4 tokens), fused at every Euler step
     "ours-win4": Variant("jscgc", "ours received in 4x4-token windows (the training crop), hop 2",
                          dial=Dial(window=4), trains="ours"),
@@ -87,6 +88,8 @@ VARIANTS: dict[str, Variant] = {
                                dial=Dial(window=8), trains="ours-crops", reference="mambajscc-crops"),
     "paper-crops": Variant("jscgc-paper", "the paper's recipe trained on the crop schedule, whole grid", _CROPS,
                            reference="mambajscc-crops"),
+    "paper-cfg2-crops": Variant("jscgc", "the paper's recipe on the crop schedule with 10 % ŷ-dropout, guidance "
+                                "w = 2", {**_CFG2, **_CROPS}, reference="mambajscc-crops"),
 }
 
 
