@@ -126,6 +126,15 @@ def headline(runs: list[tuple[int, pd.DataFrame]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_sections(metrics: pd.DataFrame, names: list[str], title: str) -> list[str]:
+    """For each of :data:`RIVALS` present in one run's metrics.csv: a heading (``title`` + " differences
+    against <rival>") and the table of every other receiver minus it, paired over images."""
+    names = [m for m in names if m in metrics]
+    return [part for rival in RIVALS if rival in set(metrics.method) for part in (
+        f"{title} differences against {rival} (± s.e. over images)\n",
+        paired.to_markdown(paired.paired_differences(metrics, rival, names)))]
+
+
 def remark2(summary: pd.DataFrame) -> str:
     """HF ratio and low-pass PSNR against SNR for the MSE receivers and JSCGC's two receivers."""
     keep = [m for m in ["jscgc", "jscgc (sample)", "jscgc-paper", "diffjscc"] + MSE_METHODS if m in set(summary.method)]
@@ -164,16 +173,12 @@ def report(results: Path, seed_runs: list[Path], out: Path) -> str:
             "## Mean ± s.e. over images\n", paired.to_markdown(paired.summary(metrics, table_metrics)),
             "## Distribution measures (set measures over the images)\n",
             set_table(summary, pd.read_csv(results / "sets.csv") if (results / "sets.csv").is_file() else None),
-            *[part for rival in RIVALS if rival in set(metrics.method) for part in (
-                f"## Paired differences against {rival} (± s.e. over images)\n",
-                paired.to_markdown(paired.paired_differences(metrics, rival, table_metrics)))],
+            *paired_sections(metrics, table_metrics, "## Paired"),
             "## Remark 2 on images: HF ratio and low-pass PSNR ÷16 against SNR\n", remark2(summary)]
     if len(runs) > 1:
         text += ["## Training seeds\n", seed_spread(runs, ["psnr", "psnr_lp16", "hf_ratio"])]
     for seed, df in runs[1:]:                                  # the other seeds' paired tables, as the first's
-        text += [part for rival in RIVALS if rival in set(df.method) for part in (
-            f"## Seed {seed}: paired differences against {rival} (± s.e. over images)\n",
-            paired.to_markdown(paired.paired_differences(df, rival, [m for m in table_metrics if m in df])))]
+        text += paired_sections(df, table_metrics, f"## Seed {seed}: paired")
     if all({SHIPPED, REFERENCE} <= set(df.method) for _, df in runs):
         goal = pd.DataFrame([row for seed, df in runs for row in goal_rows(seed, df)])
         atomic_write_text(out / "goal.csv", goal.to_csv(index=False))
