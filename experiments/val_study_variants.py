@@ -88,6 +88,13 @@ VARIANTS: dict[str, Variant] = {
                                dial=Dial(window=8), trains="ours-crops", reference="mambajscc-crops"),
     "paper-crops": Variant("jscgc-paper", "the paper's recipe trained on the crop schedule, whole grid", _CROPS,
                            reference="mambajscc-crops"),
+    # ours on the schedule moved toward realism (σ of the start, trained and sampled) and its MSE-stage share
+    "ours-crops-s06": Variant("jscgc", "ours on the crop schedule, trained and sampled from μ(ŷ) + 0.6 ε",
+                              {**_CROPS, "recipe": {"prior_noise": 0.6}}, reference="mambajscc-crops"),
+    "ours-crops-s10": Variant("jscgc", "ours on the crop schedule, trained and sampled from μ(ŷ) + 1.0 ε",
+                              {**_CROPS, "recipe": {"prior_noise": 1.0}}, reference="mambajscc-crops"),
+    "ours-crops-mse-half": Variant("jscgc", "ours on the crop schedule with a pixel-MSE stage of ½",
+                                   {**_CROPS, "recipe": {"mse_share": 0.5}}, reference="mambajscc-crops"),
     "paper-cfg2-crops": Variant("jscgc", "the paper's recipe on the crop schedule with 10 % ŷ-dropout, guidance "
                                 "w = 2", {**_CFG2, **_CROPS}, reference="mambajscc-crops"),
 }
