@@ -80,6 +80,9 @@ VARIANTS: dict[str, Variant] = {
     # a crop schedule up to the test grid, shared by the MSE reference it is measured against
     "mambajscc-crops": Variant("mambajscc", "MambaJSCC trained on the crop schedule (its PSNR reference)", _CROPS,
                                role="reference", reference="mambajscc-crops"),
+    "mambajscc-latent-crops": Variant("mambajscc-latent", "MambaJSCC on the crop schedule, its MSE on the latent "
+                                      "(no decoder in the loss)", _CROPS, role="reference",
+                                      reference="mambajscc-crops"),
     "ours-crops": Variant("jscgc", "ours trained on crops of 64², 128² and the test grid (½, ¼, ¼ of the steps), "
                           "whole grid", _CROPS, reference="mambajscc-crops"),
     "ours-crops-win4": Variant("jscgc", "ours trained on the crop schedule, received in 4x4-token windows",

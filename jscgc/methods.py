@@ -26,11 +26,13 @@ diffjscc    cjscc, then a flow refiner (same backbone family, sampler and steps 
 necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (Gray QPSK, p = Q(sqrt(SNR)), two
             bits per channel use) -> CNN decoder; VIMCO (Choi et al. 2019)
 =========== ================================================================================
+``mambajscc-latent``: ``mambajscc`` with the MSE on the latent (no decoder pass in the loss; registered last).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Callable
 
 import torch
@@ -159,8 +161,7 @@ def zimage_receiver(preset: Preset, extractor: nn.Module, spt: int, stride: int 
 
 
 def _latent_shape(preset: Preset, extractor: nn.Module) -> tuple[int, int, int]:
-    side = preset.crop // extractor.factor
-    return (extractor.channels, side, side)
+    return (extractor.channels, preset.crop // extractor.factor, preset.crop // extractor.factor)
 
 
 def _cnn_parts(preset: Preset, power: str = "sample") -> tuple[CNNEncoder, CNNDecoder]:
@@ -221,11 +222,12 @@ class _JSCGCPaper:
          "MambaJSCC encoder + the same network run once, MSE in pixel space")
 class _MambaJSCC:
     @staticmethod
-    def image(preset: Preset, extractor: nn.Module) -> nn.Module:
+    def image(preset: Preset, extractor: nn.Module, pixel_loss: bool = True) -> nn.Module:
+        """The MSE decoder; ``pixel_loss``: its MSE on the decoded image (else on the latent)."""
         enc = mamba_encoder(preset, extractor)
         net = zimage_receiver(preset, extractor, enc.config.symbols_per_token)
         return LatentSystem(MSEReconstruction(enc, symbol_channel(preset.channel), OneShotDecoder(net)), extractor,
-                            pixel_loss=True)
+                            pixel_loss=pixel_loss)
 
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
@@ -274,6 +276,11 @@ class _NECST:
     @staticmethod
     def toy(spec: ToySpec) -> nn.Module:
         return NECST(_toy_encoder(spec, power="none"), bit_channel(spec.channel), _toy_decoder(spec))
+
+
+@_method("mambajscc-latent", False, "MambaJSCC (latent MSE)", "mambajscc with its MSE on the latent (no decoder pass)")
+class _MambaJSCCLatent:
+    image, toy = staticmethod(partial(_MambaJSCC.image, pixel_loss=False)), _MambaJSCC.toy
 
 
 def count_parameters(module: nn.Module, trainable: bool = False) -> int:
