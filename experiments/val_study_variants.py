@@ -96,6 +96,8 @@ VARIANTS: dict[str, Variant] = {
                               {**_CROPS, "recipe": {"prior_noise": 0.6}}, reference="mambajscc-crops"),
     "ours-crops-s10": Variant("jscgc", "ours on the crop schedule, trained and sampled from μ(ŷ) + 1.0 ε",
                               {**_CROPS, "recipe": {"prior_noise": 1.0}}, reference="mambajscc-crops"),
+    "ours-crops-s20": Variant("jscgc", "ours on the crop schedule, trained and sampled from μ(ŷ) + 2.0 ε",
+                              {**_CROPS, "recipe": {"prior_noise": 2.0}}, reference="mambajscc-crops"),
     "ours-crops-mse-half": Variant("jscgc", "ours on the crop schedule with a pixel-MSE stage of ½",
                                    {**_CROPS, "recipe": {"mse_share": 0.5}}, reference="mambajscc-crops"),
     "paper-cfg2-crops": Variant("jscgc", "the paper's recipe on the crop schedule with 10 % ŷ-dropout, guidance "
