@@ -98,6 +98,12 @@ VARIANTS: dict[str, Variant] = {
                               {**_CROPS, "recipe": {"prior_noise": 1.0}}, reference="mambajscc-crops"),
     "ours-crops-s20": Variant("jscgc", "ours on the crop schedule, trained and sampled from μ(ŷ) + 2.0 ε",
                               {**_CROPS, "recipe": {"prior_noise": 2.0}}, reference="mambajscc-crops"),
+    "ours-crops-s10-mse-half": Variant("jscgc", "ours on the crop schedule, σ = 1.0 and a pixel-MSE stage of ½",
+                                       {**_CROPS, "recipe": {"prior_noise": 1.0, "mse_share": 0.5}},
+                                       reference="mambajscc-crops"),
+    "ours-crops-s20-mse-half": Variant("jscgc", "ours on the crop schedule, σ = 2.0 and a pixel-MSE stage of ½",
+                                       {**_CROPS, "recipe": {"prior_noise": 2.0, "mse_share": 0.5}},
+                                       reference="mambajscc-crops"),
     "ours-crops-mse-half": Variant("jscgc", "ours on the crop schedule with a pixel-MSE stage of ½",
                                    {**_CROPS, "recipe": {"mse_share": 0.5}}, reference="mambajscc-crops"),
     "paper-cfg2-crops": Variant("jscgc", "the paper's recipe on the crop schedule with 10 % ŷ-dropout, guidance "
