@@ -127,19 +127,31 @@ def choose(table: pd.DataFrame) -> tuple[str | None, str | None, str]:
             "no receiver passed: lowest PSNR cost among those below MambaJSCC's LPIPS-alex")
 
 
+def _stays(frame: pd.DataFrame, candidate: str, other: str) -> tuple[bool, str]:
+    """Rule step 3 for ``candidate`` against ``other`` over seeds 0 and 1: (stays, one sentence)."""
+    tables = {s: rank(frame[frame["seed"] == s]).set_index("receiver") for s in (0, 1)}
+    passes = all(tables[s].loc[candidate, "passes"] for s in (0, 1))
+    diffs = pd.concat([per_image(frame[frame["seed"] == s], "lpips_alex").pipe(lambda t: t[candidate] - t[other])
+                       for s in (0, 1)])
+    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    stays = passes and not (mean - Z95 * se > 0)
+    return stays, (f"{candidate} {'stays' if stays else 'does not stay'}: passes on both seeds: {passes}; "
+                   f"LPIPS-alex {candidate} − {other} over both seeds' images {mean:+.4f} ± {se:.4f} "
+                   f"(s.e., n = {len(diffs)})")
+
+
 def confirm(frame: pd.DataFrame, winner: str, runner_up: str) -> str | None:
-    """The confirmation over seeds 0 and 1 (None when seed 1 lacks either), as one sentence."""
+    """The confirmation over seeds 0 and 1 (None when seed 1 lacks either): the winner stays, or else the
+    runner-up is checked the same way (rule step 3); the sentences joined."""
     seeds = [s for s in (0, 1) if {winner, runner_up} <= set(frame[frame["seed"] == s]["receiver"])]
     if seeds != [0, 1]:
         return None
-    tables = {s: rank(frame[frame["seed"] == s]).set_index("receiver") for s in seeds}
-    passes = all(tables[s].loc[winner, "passes"] for s in seeds)
-    diffs = pd.concat([per_image(frame[frame["seed"] == s], "lpips_alex").pipe(lambda t: t[winner] - t[runner_up])
-                       for s in seeds])
-    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
-    stays = passes and not (mean - Z95 * se > 0)
-    return (f"{winner} {'stays' if stays else 'does not stay'}: passes on both seeds: {passes}; LPIPS-alex "
-            f"{winner} − {runner_up} over both seeds' images {mean:+.4f} ± {se:.4f} (s.e., n = {len(diffs)})")
+    stays, line = _stays(frame, winner, runner_up)
+    if stays:
+        return line
+    second_stays, second = _stays(frame, runner_up, winner)
+    return (f"{line}. So the runner-up is checked the same way: {second}"
+            + ("" if second_stays else ". Neither stays; the rule does not choose between them."))
 
 
 def per_snr(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

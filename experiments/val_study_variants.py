@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from jscgc.presets import CROP_SCHEDULE, PAPER_RECIPE, Preset, get_preset
+from jscgc.presets import CROP_SCHEDULE, OUR_RECIPE, PAPER_RECIPE, Preset, get_preset
 from jscgc.types import Dial
 
 __all__ = ["Variant", "VARIANTS", "preset_of", "training_of"]
@@ -119,7 +119,8 @@ def training_of(name: str) -> str:
 def preset_of(name: str) -> Preset:
     """The ``small`` preset with the settings of ``name``'s training variant, received on the whole grid
     unless the variant's dial names a window. The study's base is the preset as it stood before the study:
-    64x64 crops only, whole grid. The variants on the crop schedule it chose (``*-crops``) train as
+    64x64 crops only, ``OUR_RECIPE``, whole grid. The schedule's reference and the paper's recipe on it
+    (``mambajscc-crops``, ``paper-crops``) and the recipe it chose (``ours-crops-s20-mse-half``) train as
     ``small`` now does, so their run records are kodak.py's."""
-    base = get_preset("small").updated(recipe={"window": 0}, crop_schedule=())
+    base = get_preset("small").updated(recipe=OUR_RECIPE, crop_schedule=())
     return base.updated(**VARIANTS[training_of(name)].settings)

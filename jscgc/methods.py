@@ -16,13 +16,12 @@ name        what (images; on toy vectors the CNN/Mamba encoders and decoders bec
 =========== ================================================================================
 jscgc       MambaJSCC encoder -> AWGN -> Z-Image backbone + CA-Adapter flow generator (latent), with
             the preset's recipe (default: MSE stage, posterior-mean prior, ÷8 anchor)
-jscgc-paper the same parts with the paper's recipe: Gaussian start, Eq. 10 end to end, one stage
+jscgc-paper the same parts with the paper's recipe (not the preset's): Gaussian start, Eq. 10, one stage
 mambajscc   MambaJSCC encoder -> AWGN -> the same network run once, trained with MSE on the
             decoded image (pixel space through the frozen latent decoder; see LatentSystem)
 cjscc       Deep JSCC CNN encoder -> AWGN -> CNN decoder on pixels, MSE (Bourtsoulatze et al. 2019)
-diffjscc    cjscc, then a flow refiner (same backbone family, sampler and steps as jscgc) on the
-            latent of the cjscc image and the SNR; two training stages sharing the budget (after Yang
-            et al. 2025)
+diffjscc    cjscc, then a flow refiner (jscgc's backbone family, sampler, steps) on the cjscc image's latent
+            and the SNR; two training stages sharing the budget (after Yang et al. 2025)
 necst       CNN encoder -> Bernoulli bits -> BSC matched to the SNR (Gray QPSK, p = Q(sqrt(SNR)), two
             bits per channel use) -> CNN decoder; VIMCO (Choi et al. 2019)
 =========== ================================================================================
@@ -85,7 +84,8 @@ class ToySpec:
 class Method:
     """A named method. ``image(preset, extractor) -> system`` on images; ``toy(ToySpec) -> system``
     on vectors; ``stochastic``: its receiver samples (several samples per ŷ are meaningful);
-    ``binary``: it sends bits (over a bits channel, or the binary counterpart of a symbol channel)."""
+    ``binary``: it sends bits (over a bits channel, or the binary counterpart of a symbol channel);
+    ``reads_recipe``: built from ``Preset.recipe``, so its run records compare the recipe (jscgc.runs)."""
     name: str
     image: Callable[[Preset, nn.Module], nn.Module]
     toy: Callable[[ToySpec], nn.Module]
@@ -93,15 +93,16 @@ class Method:
     label: str
     description: str
     binary: bool = False
+    reads_recipe: bool = False
 
 
 METHODS: dict[str, Method] = {}
 
 
-def _method(name: str, stochastic: bool, label: str, description: str, binary: bool = False):
+def _method(name: str, stochastic: bool, label: str, description: str, binary=False, reads_recipe=False):
     """Register ``name`` from a class used as a namespace of two static builders, ``image`` and ``toy``."""
     def deco(ns):
-        METHODS[name] = Method(name, ns.image, ns.toy, stochastic, label, description, binary)
+        METHODS[name] = Method(name, ns.image, ns.toy, stochastic, label, description, binary, reads_recipe)
         return ns
     return deco
 
@@ -197,7 +198,7 @@ def _jscgc_image(preset: Preset, extractor: nn.Module, recipe: RecipeConfig) -> 
 
 
 @_method("jscgc", True, "JSCGC",
-         "MambaJSCC encoder + Z-Image/CA-Adapter flow generator, trained and sampled with the preset's recipe")
+         "MambaJSCC encoder + Z-Image/CA-Adapter flow generator with the preset's recipe", reads_recipe=True)
 class _JSCGC:
     @staticmethod
     def image(preset: Preset, extractor: nn.Module) -> nn.Module:

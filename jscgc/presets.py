@@ -8,8 +8,9 @@
   128x128 and the test grid 256x384 (:data:`CROP_SCHEDULE`), each size from a pool drawn once with its
   TAEF2 latents encoded once (2048 crops of 64x64 and the same pixels at the other sizes), a dim-96 4-layer
   backbone, a 1600-step budget per method; tested on Kodak downscaled 2x (384x256), received on the whole
-  grid. Every method trains and is evaluated on this 2-core machine in one sitting. The schedule is the
-  choice of the validation study on BSDS500 `val` (docs/val_study.md, 'The crop schedule').
+  grid. Every method trains and is evaluated on this 2-core machine in one sitting. The schedule and the
+  recipe (``SMALL_RECIPE``: MSE stage ½, σ = 2.0) are the choices of the validation study on BSDS500 `val`
+  (docs/val_study.md, 'The crop schedule' and 'σ and the MSE share on the schedule').
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
   MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 44M
   parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget
@@ -33,7 +34,8 @@ from jscgc.crop_schedule import check_schedule
 from jscgc.train import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "get_preset", "EncoderConfig", "BackboneConfig", "AdapterConfig",
-           "RecipeConfig", "PAPER_RECIPE", "OUR_RECIPE", "ZIMAGE_6B", "CROP_SCHEDULE"]
+           "RecipeConfig", "PAPER_RECIPE", "OUR_RECIPE", "SMALL_RECIPE", "ZIMAGE_6B",
+           "CROP_SCHEDULE"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,10 @@ OUR_RECIPE = RecipeConfig(prior="posterior_mean", prior_noise=0.3, mse_share=0.2
 """The from-scratch generator's recipe (docs/recipe_search.md): a pixel-MSE stage for the receiver network
 (a quarter of the budget), the flow from its frozen estimate plus σ = 0.3 noise, the ÷8 band of the
 estimate in the output. ``full`` keeps the paper's recipe (a second 6B copy would not fit)."""
+
+SMALL_RECIPE = replace(OUR_RECIPE, prior_noise=2.0, mse_share=0.5)
+"""The ``small`` preset's recipe, chosen on BSDS500 `val` (docs/val_study.md, 'σ and the MSE share on the
+schedule'): ``OUR_RECIPE`` with a pixel-MSE stage of half the budget and the flow from μ(ŷ) + 2.0 ε."""
 
 CROP_SCHEDULE = ((64, 64, 0.5), (128, 128, 0.25), (256, 384, 0.25))
 """The ``small`` preset's training crops (:mod:`jscgc.crop_schedule`): half the steps on 64x64 crops (batch
@@ -233,7 +239,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("small", latents="taef2", crop=64,
            encoder=EncoderConfig(dims=(32, 32), depths=(1, 1), d_state=8, mlp_ratio=1.0),
            backbone=_small_backbone(96, 4, 3, 32), adapter=AdapterConfig(layers=(0, 2), hidden=64),
-           caption_tokens=8, recipe=OUR_RECIPE, latent_pool=2048, crop_schedule=CROP_SCHEDULE, test_downscale=2,
+           caption_tokens=8, recipe=SMALL_RECIPE, latent_pool=2048, crop_schedule=CROP_SCHEDULE, test_downscale=2,
            train=TrainConfig(steps=1600, batch_size=16, lr=1e-3, lr_schedule="cosine", warmup=50,
                              snr_db=[-5.0, 10.0], checkpoint_every=200),
            est_seconds_per_step_cpu=0.25),

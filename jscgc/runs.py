@@ -22,7 +22,8 @@ from jscgc.checkpoints import check_checkpoint, latest_checkpoint, load_trained
 from jscgc.plan import describe_plan, parameter_record
 from jscgc.train import TrainConfig, train
 
-__all__ = ["data_fingerprint", "run_record", "refuse_other_record", "check_finished", "train_or_load"]
+__all__ = ["data_fingerprint", "run_record", "same_training", "refuse_other_record", "check_finished",
+           "train_or_load"]
 
 
 def data_fingerprint(folder: Path) -> str:
@@ -43,10 +44,25 @@ def _as_stored(record: dict) -> dict:
 
 
 def _comparable(record: dict) -> dict:
-    """A stored record without the training settings that do not change what is computed
-    (:attr:`TrainConfig.FREE`): a run with ``--no-progress`` loads one trained with a progress bar."""
-    train = {k: v for k, v in record.get("train", {}).items() if k not in TrainConfig.FREE}
-    return {**record, "train": train} if "train" in record else record
+    """A stored record without what does not change the method's training: the settings of
+    :attr:`TrainConfig.FREE` (a run with ``--no-progress`` loads one trained with a progress bar), and the
+    preset's recipe for a method that does not read it (:attr:`jscgc.methods.Method.reads_recipe`), so a
+    change of the ``jscgc`` recipe leaves the other methods' checkpoints usable."""
+    from jscgc.methods import METHODS
+
+    out = dict(record)
+    if "train" in record:
+        out["train"] = {k: v for k, v in record["train"].items() if k not in TrainConfig.FREE}
+    method = METHODS.get(record.get("method"))
+    if method is not None and not method.reads_recipe and isinstance(record.get("preset"), dict):
+        out["preset"] = {k: v for k, v in record["preset"].items() if k != "recipe"}
+    return out
+
+
+def same_training(recorded: dict, wanted: dict) -> bool:
+    """Whether checkpoints with the run record ``recorded`` are what ``wanted`` would train (as compared when a
+    run resumes or loads: see :func:`_comparable`)."""
+    return _comparable(_as_stored(recorded)) == _comparable(_as_stored(wanted))
 
 
 def _difference(recorded: dict, wanted: dict) -> str:
@@ -62,7 +78,7 @@ def refuse_other_record(folder: Path, wanted: dict, what: str) -> None:
     without a record; a damaged record or checkpoint raises :class:`jscgc.io.DamagedFile` naming it."""
     path = folder / "run.json"
     recorded = read_json(path) if path.is_file() else None
-    if recorded is not None and _comparable(recorded) != _comparable(_as_stored(wanted)):
+    if recorded is not None and not same_training(recorded, wanted):
         raise UsageError(f"{what} {folder}: {_difference(recorded, wanted)}; "
                          f"pass --overwrite to start afresh or choose another --out")
     latest = latest_checkpoint(folder / "train")

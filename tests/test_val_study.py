@@ -10,8 +10,8 @@ import experiments.val_study as study
 import experiments.val_study_variants as variants
 from experiments.kodak_config import configure, train_config
 from experiments.val_study_report import BOUND, choose, confirm, rank
-from jscgc.presets import get_preset
-from jscgc.runs import data_fingerprint, run_record
+from jscgc.presets import OUR_RECIPE, get_preset
+from jscgc.runs import data_fingerprint, run_record, same_training
 
 
 def _frame(receivers: dict, n: int = 12, seed: int = 0, rng=None) -> pd.DataFrame:
@@ -73,7 +73,11 @@ def test_confirmation_over_two_seeds():
     worse = _frame({**rows, "b": ("screen", 18.0, 0.35, 0.25, 0.45)}, seed=1, rng=np.random.default_rng(1))
     assert "a stays" in confirm(pd.concat([seed0, _frame({**rows, "b": ("screen", 18.0, 0.42, 0.25, 0.45)},
                                                          seed=1, rng=np.random.default_rng(2))]), "a", "b")
-    assert "does not stay" in confirm(pd.concat([seed0, worse]), "a", "b")
+    line = confirm(pd.concat([seed0, worse]), "a", "b")           # a is worse over both seeds: b is checked
+    assert "a does not stay" in line and "b stays" in line
+    failing = _frame({**rows, "b": ("screen", 15.0, 0.35, 0.25, 0.45)}, seed=1, rng=np.random.default_rng(1))
+    line = confirm(pd.concat([seed0, failing]), "a", "b")          # b costs 5 dB on seed 1: neither stays
+    assert "a does not stay" in line and "b does not stay" in line and "Neither stays" in line
     assert confirm(seed0, "a", "b") is None
 
 
@@ -94,15 +98,18 @@ def test_unchanged_methods_keep_kodaks_run_record(tmp_path):
 
     root = data_root(None, need="bsds500/train")
     fingerprint = data_fingerprint(root / "bsds500/train")
-    for name, method in (("mambajscc-crops", "mambajscc"), ("ours-crops", "jscgc"), ("paper-crops", "jscgc-paper")):
+    for name, method in (("mambajscc-crops", "mambajscc"), ("ours-crops-s20-mse-half", "jscgc"),
+                         ("paper-crops", "jscgc-paper")):
         config = configure(["--preset", "small", "--methods", method])
         kodak = run_record(method, get_preset("small"), train_config(config, get_preset("small"), False),
                            config.train_data, fingerprint, 0)
         cfg = study.train_cfg(variants.preset_of(name), 0, True)
         ours = run_record(variants.VARIANTS[name].method, variants.preset_of(name), cfg, study.TRAIN_DATA, fingerprint, 0)
-        assert ours == kodak
+        assert same_training(ours, kodak)
+        assert (ours == kodak) == (method == "jscgc")   # the others' records differ only in the recipe they ignore
     assert variants.preset_of("ours-a16") == variants.preset_of("ours")       # receive-only: the same training
-    assert variants.preset_of("ours") == get_preset("small", crop_schedule=())
+    assert variants.preset_of("ours") == get_preset("small", crop_schedule=(), recipe=OUR_RECIPE)
+    assert variants.preset_of("ours-crops").recipe == OUR_RECIPE != get_preset("small").recipe
     assert variants.preset_of("alone").recipe.cond_dropout == 1.0
 
 

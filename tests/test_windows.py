@@ -219,3 +219,18 @@ def test_the_window_is_receive_only_so_the_training_record_ignores_it():
     assert whole.training_dict() == windowed.training_dict() == whole.to_dict()
     assert run_record("jscgc", whole, TrainConfig(), "t", "f", 0) == run_record("jscgc", windowed, TrainConfig(), "t", "f", 0)
     assert whole.updated(recipe={"anchor_lowpass": 16}).training_dict() != whole.training_dict()   # not receive-only
+
+
+def test_only_a_method_that_reads_the_recipe_compares_it():
+    """A new jscgc recipe leaves the other methods' checkpoints usable (same_training ignores the recipe for a
+    method whose Method.reads_recipe is False), and makes jscgc's own records differ."""
+    from jscgc.runs import run_record, same_training
+    from jscgc.train import TrainConfig
+
+    small, other = get_preset("small"), get_preset("small").updated(recipe={"prior_noise": 0.7})
+    record = lambda name, preset: run_record(name, preset, TrainConfig(), "t", "f", 0)  # noqa: E731
+    for name in ("mambajscc", "jscgc-paper", "cjscc", "diffjscc", "necst", "mambajscc-latent"):
+        assert same_training(record(name, small), record(name, other)), name
+        assert not same_training(record(name, small), record(name, small.updated(crop=32))), name
+    assert not same_training(record("jscgc", small), record("jscgc", other))
+    assert same_training(record("jscgc", small), record("jscgc", small))
