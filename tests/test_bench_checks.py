@@ -153,6 +153,8 @@ CASES = {
                      (["--compare", "{tmp}/none.json", "{tmp}/file"], "--compare"),
                      (["--compare", "{tmp}/file", "{tmp}/file"], "not JSON"),
                      (["--compare", "{tmp}/unrelated/train_profile_cpu.json", "{tmp}/file"], "no methods")],
+    "eval_profile": [(["--repeats", "0"], "--repeats"), (["--timings", "{tmp}/none.json"], "--timings"),
+                     (["--timings", "{tmp}/file"], "--timings"), (["--out", "{tmp}/file/sub.json"], "--out")],
     "gpu_suite": [(["nosuch"], "nosuch"), (["--deadline", "0"], "--deadline"), (["--deadline", "nan"], "--deadline"),
                   (["--deadline", "x"], "--deadline"), (["--wheels", "{tmp}/file"], "--wheels"),
                   (["--out", "{tmp}/file/sub"], "--out"), (["--bogus"], "--bogus")],
