@@ -51,9 +51,9 @@ STEPS: tuple[Step, ...] = (
     Step("train_step_full_bf16", 80, ("bench/train_step.py", "--preset", "full", "--batch", "8",
                                       "--frozen-dtype", "bf16"),
          "6B training step, batch 8 of 256², frozen backbone in bf16, bf16 autocast"),
-    Step("train_rate_default", 150, ("bench/train_rate.py", "--preset", "default", "--methods", "jscgc,mambajscc",
-                                     "--steps", "40", "200"),
-         "`default` jscgc and mambajscc, whole 8000-step budget (projected)"),
+    Step("train_rate_default", 300, ("bench/train_rate.py", "--preset", "default", "--methods", "jscgc,mambajscc",
+                                     "--steps", "20", "80"),
+         "`default` training, whole 8000-step budget (projected from two short runs)"),
 )
 
 

@@ -247,7 +247,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            encoder=EncoderConfig(dims=(128, 256), depths=(2, 2), d_state=16, mlp_ratio=2.0),
            backbone=_small_backbone(512, 8, 8, 256, refiner=2), adapter=AdapterConfig(layers=(0, 2, 4, 6), hidden=256),
            recipe=OUR_RECIPE,
-           train=TrainConfig(steps=8000, batch_size=64, lr=2e-4, lr_schedule="cosine", warmup=200,
+           train=TrainConfig(steps=8000, batch_size=64, accumulation=4, lr=2e-4, lr_schedule="cosine", warmup=200,
                              snr_db=[-5.0, 10.0], grad_clip=1.0, mixed_precision="bf16", checkpoint_every=1000),
            est_seconds_per_step_cpu=60.0),
     Preset("full", latents="flux", crop=256,
