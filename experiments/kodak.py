@@ -15,10 +15,11 @@ Every method of :mod:`jscgc.methods` named in ``--methods`` is trained with the 
 (:func:`jscgc.train.train` running the method's plan, all stages within the preset's step budget, so every
 method sees the same number of training examples; checkpoints under ``--out/<method>/train``, resumed only
 when ``<method>/run.json`` records the same settings) on random crops of ``--train-data`` (BSDS500 `train`
-by default), then evaluated on the Kodak images for each SNR with ``--steps`` Euler steps and ``--samples``
-samples per ŷ. A receiver that anchors its sample (``jscgc``) is scored three times: its output, its
-generator's own sample as ``<method> (sample)``, and μ(ŷ), the MSE estimate whose coarse band the output
-copies, as ``<method> μ(ŷ)``.
+by default), all of them first (with ``--workers N`` on a CPU, in N forked processes that share the
+threads, :mod:`jscgc.forked`); then each is evaluated on the Kodak images for each SNR with ``--steps``
+Euler steps and ``--samples`` samples per ŷ. A receiver that anchors its sample (``jscgc``) is scored
+three times: its output, its generator's own sample as ``<method> (sample)``, and μ(ŷ), the MSE estimate
+whose coarse band the output copies, as ``<method> μ(ŷ)``.
 
 Writes under ``--out``: ``metrics.csv`` (one row per receiver, SNR, image, sample; a column per metric;
 unavailable metrics left empty and listed with reasons in ``config.json``), ``summary.csv`` (means per
@@ -44,7 +45,9 @@ from jscgc.checks import UsageError  # (one line ``kodak: …``, exit 2)
 from jscgc.evaluation import evaluate, set_intervals
 from jscgc.imagedata import FolderCrops, data_root, kodak
 from jscgc.io import DamagedFile, atomic_save, folder_name, run_in, source_version
+from jscgc.checkpoints import load_trained
 from jscgc.crop_schedule import preset_sources
+from jscgc.forked import forked_map
 from jscgc.latents import load_extractor
 from jscgc.methods import METHODS, build_method
 from jscgc.metrics import available_metrics
@@ -107,6 +110,8 @@ def check_inputs(config: KodakConfig) -> Setup:
         raise UsageError(str(err)) from None
     images = _check_images(config, preset, root)
     cuda = torch.cuda.is_available()
+    if cuda and config.workers > 1:
+        raise UsageError(f"--workers {config.workers}: expected 1 with a CUDA GPU (workers share a CPU's threads)")
     train_cfg = train_config(config, preset, cuda)
     try:
         fingerprint = data_fingerprint(root / config.train_data)
@@ -147,19 +152,36 @@ def _evaluate(name: str, system, setup: Setup):
                     device=setup.device, keep=_keep_figures(setup), progress=config.progress)
 
 
+def _train_all(setup: Setup, sources: dict) -> dict[str, tuple[dict, float]]:
+    """Every method trained (resumed, or loaded from --checkpoint) by :func:`train_or_load`: method -> (its
+    config.json entry, wall seconds). With ``--workers`` > 1 the methods train in forked processes that
+    share the CPU's threads (:func:`jscgc.forked.forked_map`), started in the --methods order."""
+    config = setup.config
+
+    def one(name: str) -> tuple[dict, float]:
+        torch.manual_seed(config.seed)
+        system = build_method(name, setup.preset, setup.extractor)
+        return train_or_load(system, setup.out / name, setup.records[name], setup.train_cfg, sources.get(system.data),
+                             config.checkpoint / name if config.checkpoint else None, progress_label=f"train {name}")
+
+    return dict(zip(config.methods, forked_map(one, config.methods, config.workers)))
+
+
 def run(setup: Setup) -> None:
-    """Train (or load) and evaluate every method, then write the results and figures."""
+    """Train (or load) every method, then evaluate each, then write the results and figures."""
     config, start = setup.config, time.perf_counter()
     prepare_out(setup)
     rows, stats, info, seconds = [], {}, {}, {}
     seed = config.seed + 12345
     sources = {} if setup.data is None else preset_sources(setup.data, setup.preset, setup.extractor, seed)
+    t0 = time.perf_counter()
+    trained = _train_all(setup, sources)
+    seconds["train_all"] = time.perf_counter() - t0
     for name in config.methods:
+        info[name], seconds[f"train_{name}"] = trained[name]
         torch.manual_seed(config.seed)
         system = build_method(name, setup.preset, setup.extractor)
-        info[name], seconds[f"train_{name}"] = train_or_load(
-            system, setup.out / name, setup.records[name], setup.train_cfg, sources.get(system.data),
-            config.checkpoint / name if config.checkpoint else None, progress_label=f"train {name}")
+        load_trained(system, (config.checkpoint or setup.out) / name / "train")
         system.to(setup.device)
         t0 = time.perf_counter()
         result = _evaluate(name, system, setup)

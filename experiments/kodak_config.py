@@ -58,6 +58,7 @@ class KodakConfig:
     yes: bool
     figures: bool
     progress: bool
+    workers: int = 1                 # forked training processes on a CPU (jscgc.forked)
 
     def recorded(self) -> dict:
         """The settings as config.json records them (where the results went is not a setting)."""
@@ -103,6 +104,9 @@ def parse_args(argv, description: str | None = None):
     p.add_argument("--yes", action="store_true", help="run a non-tiny preset on a CPU anyway")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--workers", type=int, default=1,
+                   help="CPU only: train the methods in this many forked processes sharing the threads, started in "
+                        "the --methods order (name the longest first); evaluation stays in this process")
     return p.parse_args(argv)
 
 
@@ -118,7 +122,8 @@ def _check_numbers(args) -> None:
         raise UsageError(f"--snr {' '.join(map(str, nonfinite))}: expected finite SNRs in dB")
     for flag, value, what in (("--crop", args.crop, "a positive size in pixels (omit it for whole images)"),
                               ("--downscale", args.downscale, "an integer factor >= 1"),
-                              ("--train-steps", args.train_steps, "a positive step budget")):
+                              ("--train-steps", args.train_steps, "a positive step budget"),
+                              ("--workers", args.workers, "a number of training processes >= 1")):
         if value is not None and value < 1:
             raise UsageError(f"{flag} {value}: expected {what}")
     if args.bootstrap < 0:
@@ -169,7 +174,8 @@ def configure(argv, description: str | None = None) -> KodakConfig:
         train_data=args.train_data, train_steps=args.train_steps, batch_size=args.batch_size,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None, zimage=args.zimage, weights=args.weights,
         out=Path(args.out) if args.out else None, seed=args.seed, bootstrap=args.bootstrap,
-        overwrite=args.overwrite, yes=args.yes, figures=not args.no_figures, progress=not args.no_progress)
+        overwrite=args.overwrite, yes=args.yes, figures=not args.no_figures, progress=not args.no_progress,
+        workers=args.workers)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -84,6 +84,9 @@ JSON_CASES = {
                    (["--goal-seconds", "-1"], "--goal-seconds"), (["--data", "{tmp}/none"], "--data"),
                    (["--data", "{tmp}/bare"], "bsds500/train"), (["--data", "{tmp}/empty"], "no image files"),
                    (["--data", "{tmp}/file"], "--data")],
+    "train_workers": [(["--train-steps", "0"], "--train-steps"), (["--rounds", "0"], "--rounds"),
+                      (["--workers", "1"], "--workers"), (["--methods", "nosuch"], "--methods"),
+                      (["--preset", "huge"], "--preset")],
 }
 
 

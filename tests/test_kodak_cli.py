@@ -54,6 +54,7 @@ def _refused(capsys, argv, out, *words):
     (["--channel", "nope"], ["--channel nope", "awgn"]),
     (["--channel", "bsc", "--methods", "cjscc"], ["--channel bsc", "cjscc", "carries bits"]),
     (["--train-steps", "0"], ["--train-steps 0"]),
+    (["--workers", "0"], ["--workers 0", ">= 1"]),
     (["--dial", "samples=0"], ["--dial 'samples=0'", "integer >= 1"]),
     (["--dial", "temperature=2"], ["--dial 'temperature=2'", "temperature"]),
     (["--dial", "samples=2", "--dial", "samples=2"], ["expected distinct points"]),
@@ -145,3 +146,28 @@ def test_a_record_differing_only_in_progress_or_checkpointing_is_the_same_traini
     with pytest.raises(UsageError, match=r"built with other settings \(train\)"):
         refuse_other_record(tmp_path, run_record("jscgc", preset, replace(quiet, lr=0.5), "bsds500/train", "abc", 0),
                             "--out")
+
+
+def test_workers_train_what_one_process_trains(root, small_train, tmp_path):
+    """--workers 2 trains each method in a forked process on its share of the threads: the same results as
+    one process, up to float32 rounding of the thread count (jscgc.forked)."""
+    import pandas as pd
+
+    argv = ["--crop", "64", "--images", "kodim01", "--snr", "5", "--methods", "cjscc,jscgc",
+            "--train-steps", "4", "--train-data", str(small_train), "--no-progress", "--no-figures"]
+    for workers in ("1", "2"):
+        assert cli.main([*argv, "--workers", workers, "--out", str(tmp_path / workers)]) == 0
+    one, two = (pd.read_csv(tmp_path / w / "metrics.csv") for w in ("1", "2"))
+    assert list(one.columns) == list(two.columns) and len(one) == len(two) > 0
+    numbers = one.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(one[numbers], two[numbers], rtol=1e-3, atol=1e-5)
+    configs = [json.loads((tmp_path / w / "config.json").read_text()) for w in ("1", "2")]
+    for c in configs:
+        c.pop("workers", None)
+        c.get("settings", {}).pop("workers", None)
+    assert configs[0]["methods"].keys() == configs[1]["methods"].keys() == {"cjscc", "jscgc"}
+    for m in ("cjscc", "jscgc"):
+        for key in ("examples", "steps", "plan", "trainable_parameters"):
+            assert configs[0]["methods"][m][key] == configs[1]["methods"][m][key], (m, key)
+    timings = json.loads((tmp_path / "2" / "timings.json").read_text())
+    assert timings["train_all"] > 0 and timings["train_cjscc"] > 0
