@@ -69,6 +69,7 @@ class Setup:
     device: torch.device
     records: dict
     data: FolderCrops | None = None
+    source: dict | None = None       # the code this run runs (jscgc.io.source_version), taken before any work
 
 
 def _check_images(config: KodakConfig, preset, root) -> list:
@@ -127,7 +128,7 @@ def check_inputs(config: KodakConfig) -> Setup:
         raise UsageError(str(err)) from None
     ready, missing = available_metrics(None, extractor=taef2)
     return Setup(config, preset, images, train_cfg, out, extractor, ready, missing,
-                 torch.device("cuda" if cuda else "cpu"), records, data)
+                 torch.device("cuda" if cuda else "cpu"), records, data, source_version())
 
 
 def _save_png(path: Path, image: torch.Tensor) -> None:
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"kodak: inputs checked; estimated {estimate_cpu_seconds(setup) / 60:.0f} min on this CPU"
           if setup.device.type == "cpu" else "kodak: inputs checked", file=sys.stderr)
-    return run_in("kodak", setup.out, lambda: run(setup) or 0, {"source": source_version()})
+    return run_in("kodak", setup.out, lambda: run(setup) or 0, {"source": setup.source})
 
 
 if __name__ == "__main__":

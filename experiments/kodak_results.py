@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from jscgc.io import atomic_save, atomic_write_json, atomic_write_text, source_version
+from jscgc.io import atomic_save, atomic_write_json, atomic_write_text
 from jscgc.metrics import METRICS
 
 __all__ = ["write_results", "tables", "set_markdown"]
@@ -72,7 +72,7 @@ def write_results(setup, rows, sets, info, seconds) -> None:
               "images": [n for n, _ in setup.images], "torch": torch.__version__,
               "dials": {f"{m} [{d.label()}]": d.as_dict() for m, ds in setup.config.dials.items() for d in ds},
               "device": torch.cuda.get_device_name() if setup.device.type == "cuda" else "cpu",
-              "source": source_version()}
+              "source": setup.source}           # taken before the run: the code that trained and evaluated
     atomic_write_json(setup.out / "config.json", json.loads(json.dumps(config, default=str)))
     atomic_write_json(setup.out / "timings.json", seconds)
     atomic_write_text(setup.out / "table.md", tables(df, sets))

@@ -171,3 +171,16 @@ def test_workers_train_what_one_process_trains(root, small_train, tmp_path):
             assert configs[0]["methods"][m][key] == configs[1]["methods"][m][key], (m, key)
     timings = json.loads((tmp_path / "2" / "timings.json").read_text())
     assert timings["train_all"] > 0 and timings["train_cjscc"] > 0
+
+
+def test_config_records_the_code_the_run_started_with(root, small_train, tmp_path, monkeypatch):
+    """A commit made while a run trains must not be recorded as the run's code: config.json and
+    complete.json hold the source version taken before any work."""
+    calls = iter(range(100))
+    monkeypatch.setattr(cli, "source_version", lambda *a: {"commit": f"version {next(calls)}", "dirty": False})
+    argv = ["--crop", "64", "--images", "kodim01", "--snr", "5", "--methods", "cjscc", "--train-steps", "2",
+            "--train-data", str(small_train), "--no-progress", "--no-figures", "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    complete = json.loads((tmp_path / "run" / "complete.json").read_text())
+    assert config["source"] == complete["source"] == {"commit": "version 0", "dirty": False}
