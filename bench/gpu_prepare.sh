@@ -6,8 +6,8 @@
 #   .device/data/     the first 30 images of bsds500/train (what bench/train_rate.py trains on; Kodak is not carried)
 #   .device/weights/  taef2/ (the shipped TAEF2 weights)
 #   with --with-kodak also .device/data/kodak (only for a call that runs experiments/kodak.py)
-# The device call then carries [".whl", ".device"] (about 14 MiB beside the 52 MB of tracked files; the limit is
-# 64 MiB in all, so --with-kodak, 15 MiB more, no longer fits while the tracked files are this large).
+# The device call then carries [".whl", ".device"] (about 14 MiB, 29 with --with-kodak, beside the tracked files,
+# 20 MB on 2026-12-04; the call's limit is 64 MiB in all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kodak=0
@@ -25,8 +25,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
   "diffusers==$(python3 -c 'import diffusers; print(diffusers.__version__)')" importlib_metadata==8.7.0
 mkdir -p .device/data/bsds500 .device/weights
-# only the first 30 train images (sorted by name): the call's working tree may be 64 MiB in all and the tracked
-# files are 52 MB; train_rate.py measures time per step, which does not depend on how many images it crops from
+# only the first 30 train images (sorted by name), as in the first lease: the call's working tree may be 64 MiB in
+# all; train_rate.py measures time per step, which does not depend on how many images it crops from
 mkdir -p .device/data/bsds500/train
 find "$shared/data/bsds500/train" -maxdepth 1 -type f | sort | head -n 30 | xargs -I{} cp {} .device/data/bsds500/train/
 cp -r "$shared/weights/taef2" .device/weights/
