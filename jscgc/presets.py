@@ -13,8 +13,10 @@
   (docs/val_study.md, 'The crop schedule' and 'σ and the MSE share on the schedule').
 * ``default`` — the embedded default, needing no outside weights: TAEF2 latents (32 channels), the
   MambaJSCC encoder, a from-scratch Z-Image-architecture backbone (dim 512, 8 layers, ≈ 44M
-  parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget
-  (planned for about 20 minutes on one H200 from the calibration probes' step rates; unmeasured).
+  parameters), CBR 1/384, BSDS500 256x256 crops; the recipe ``OUR_RECIPE`` over an 8000-step budget of
+  batches of 64, each taken as 4 micro-batches of 16 (one batch of 64 through the TAEF2 decoder ran out
+  of an H200's 139 GiB). Measured on one H200 (2026-12-04): 1.43 s per step, so about 190 min for jscgc
+  (docs/performance.md), not the 20 minutes once planned.
 * ``full`` — the paper's setting: the 6.15B Z-Image backbone from a local checkpoint (``--zimage``),
   the FLUX VAE from the same checkpoint, 256x256 crops, joint training with the CA-Adapter,
   multi-GPU through accelerate (``configs/accelerate_*.yaml``).
