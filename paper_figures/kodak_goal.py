@@ -7,14 +7,25 @@ The rivals are the other methods' receivers (``jscgc-paper`` among them); ``jscg
 sample, μ(ŷ)) and dial points (``jscgc [...]``) are not rivals but candidates for the other end of its
 dial. Every difference is paired over images (:mod:`jscgc.paired`): mean ± s.e., and a verdict is
 "established" when the 95 % interval (± 1.96 s.e.) lies on the goal's side.
+
+kodak_report.py writes goal.csv for whole runs. From the command line this module checks the goal on
+metrics.csv files combined: the receivers of each later file replace those of the same name in the earlier
+ones (a rerun of some methods beside a run whose other methods reproduce bit for bit):
+
+    python paper_figures/kodak_goal.py --seed 1 --metrics docs/kodak_small/r3_crops/seed1/metrics.csv \
+        results/kodak_small_r4_seed1_jscgc/metrics.csv --out goal_seed1.csv
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pandas as pd
 
-from jscgc import paired
+from jscgc import checks, paired
+from jscgc.io import atomic_write_text
 
-__all__ = ["SHIPPED", "REFERENCE", "PSNR_BOUND", "DIAL_BOUND", "goal_rows", "goal_markdown"]
+__all__ = ["SHIPPED", "REFERENCE", "PSNR_BOUND", "DIAL_BOUND", "goal_rows", "goal_markdown", "combined"]
 
 SHIPPED, REFERENCE = "jscgc", "mambajscc"
 PSNR_BOUND = paired.POSTERIOR_SAMPLER_DB     # 3.01 dB: an exact posterior sampler's MSE is twice the MMSE
@@ -92,3 +103,48 @@ def goal_markdown(table: pd.DataFrame) -> str:
               f"(upper 95 % bound) at {count('psnr_within')}; an own receiver is within {DIAL_BOUND:g} dB of "
               f"MambaJSCC's mean PSNR at {count('dial_end_within')}. (*: the paired 95 % interval lies below 0.)"]
     return "\n".join(lines) + "\n"
+
+
+def combined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """metrics.csv frames in order, each later frame's receivers (its ``method`` values) replacing the rows of
+    those receivers in the earlier ones."""
+    out = frames[0]
+    for f in frames[1:]:
+        out = pd.concat([out[~out.method.isin(set(f.method))], f], ignore_index=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = checks.Parser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, required=True, help="the training seed the rows come from")
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.csv files; later ones replace receivers")
+    p.add_argument("--out", required=True, help="the goal CSV to write")
+
+    def check():
+        a = p.parse_args(argv)
+        frames = []
+        for f in a.metrics:
+            name = Path(f).name
+            checks.results_folder("--metrics", Path(f).parent, [name], {name: ["method", "snr_db", "image"]})
+            frames.append(pd.read_csv(f))
+        out = Path(a.out)
+        if out.is_dir():
+            raise checks.UsageError(f"--out {a.out}: is a folder; expected a CSV file to write")
+        checks.writable_folder("--out", out.parent)
+        try:
+            table = pd.DataFrame(goal_rows(a.seed, combined(frames)))
+        except ValueError as err:
+            raise checks.UsageError(f"--metrics: {err}") from None
+        return out, table
+
+    def work(checked):
+        out, table = checked
+        atomic_write_text(out, table.to_csv(index=False))
+        print(goal_markdown(table))
+        return 0
+
+    return checks.run_main("paper_figures/kodak_goal.py", check, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,3 +48,31 @@ def test_a_run_without_jscgc_or_mambajscc_is_one_clear_error():
     frame = _frame({"jscgc": ([1] * 4, [0.1] * 4, [0.1] * 4), "diffjscc": ([1] * 4, [0.1] * 4, [0.1] * 4)})
     with pytest.raises(ValueError, match=r"seed 3 lacks \['mambajscc'\]"):
         goal_rows(3, frame)
+
+
+def test_combined_rows_replace_the_receivers_of_later_files_and_the_cli_writes_their_goal(tmp_path, capsys):
+    from paper_figures import kodak_goal
+
+    old = _frame({"jscgc": ([10, 10, 10, 10], [0.9] * 4, [0.9] * 4),
+                  "jscgc-paper": ([14, 15, 16, 17], [0.6, 0.6, 0.7, 0.7], [0.29, 0.30, 0.29, 0.30]),
+                  "mambajscc": ([20, 21, 22, 23], [0.8] * 4, [0.4] * 4)})
+    new = _frame({"jscgc": ([17, 18, 19, 20], [0.5, 0.7, 0.5, 0.7], [0.30, 0.31, 0.30, 0.31])})
+    both = kodak_goal.combined([old, new])
+    assert len(both) == len(old) and sorted(both.method.unique()) == ["jscgc", "jscgc-paper", "mambajscc"]
+    assert both[both.method == "jscgc"].psnr.min() == 17                    # the old jscgc rows are gone
+    old.to_csv(tmp_path / "old.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    argv = ["--seed", "1", "--metrics", str(tmp_path / "old.csv"), str(tmp_path / "new.csv"), "--out"]
+    assert kodak_goal.main([*argv, str(tmp_path / "goal.csv")]) == 0
+    written = pd.read_csv(tmp_path / "goal.csv")
+    assert written.lpips_alex_diff.tolist() == pytest.approx([r["lpips_alex_diff"] for r in goal_rows(1, both)])
+    assert written.psnr_cost.tolist() == pytest.approx([3.0, 3.0])
+    capsys.readouterr()
+    bad = ["--seed", "1", "--metrics", str(tmp_path / "nowhere.csv"), "--out", str(tmp_path / "g2.csv")]
+    assert kodak_goal.main(bad) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--metrics" in err and not (tmp_path / "g2.csv").exists()
+    alone = ["--seed", "1", "--metrics", str(tmp_path / "new.csv"),
+             "--out", str(tmp_path / "g3.csv")]
+    assert kodak_goal.main(alone) == 2                                       # no mambajscc to compare with
+    assert "mambajscc" in capsys.readouterr().err and not (tmp_path / "g3.csv").exists()
