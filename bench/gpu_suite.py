@@ -52,7 +52,7 @@ STEPS: tuple[Step, ...] = (
                                       "--frozen-dtype", "bf16"),
          "6B training step, batch 8 of 256², frozen backbone in bf16, bf16 autocast"),
     Step("train_rate_default", 300, ("bench/train_rate.py", "--preset", "default", "--methods", "jscgc,mambajscc",
-                                     "--steps", "20", "80"),
+                                     "--steps", "10", "30"),
          "`default` training, whole 8000-step budget (projected from two short runs)"),
 )
 
