@@ -20,7 +20,7 @@ import torch
 
 from bench.environment import checked, environment, json_out
 from experiments.kodak import Setup, _train_all
-from experiments.kodak_config import configure, train_config
+from experiments.kodak_config import configure, source_seed, train_config
 from jscgc import checks
 from jscgc.crop_schedule import preset_sources
 from jscgc.imagedata import FolderCrops, data_root
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     root = data_root(need="bsds500")
     preset = get_preset(config.preset)
     extractor = load_extractor(preset.latents, None)
-    sources = preset_sources(FolderCrops(root / config.train_data, preset.crop), preset, extractor, config.seed + 12345)
+    crops = FolderCrops(root / config.train_data, preset.crop)
+    sources = preset_sources(crops, preset, extractor, source_seed(config.seed))
     fingerprint = data_fingerprint(root / config.train_data)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from experiments.kodak_config import (KodakConfig, check_out, check_zimage, configure, dry_pass,
+from experiments.kodak_config import (KodakConfig, check_out, check_zimage, configure, dry_pass, source_seed,
                                       estimate_cpu_seconds, prepare_out, train_config)
 from experiments.kodak_results import write_results
 from jscgc.checks import UsageError  # (one line ``kodak: …``, exit 2)
@@ -173,8 +173,8 @@ def run(setup: Setup) -> None:
     config, start = setup.config, time.perf_counter()
     prepare_out(setup)
     rows, stats, info, seconds = [], {}, {}, {}
-    seed = config.seed + 12345
-    sources = {} if setup.data is None else preset_sources(setup.data, setup.preset, setup.extractor, seed)
+    sources = ({} if setup.data is None
+               else preset_sources(setup.data, setup.preset, setup.extractor, source_seed(config.seed)))
     t0 = time.perf_counter()
     trained = _train_all(setup, sources)
     seconds["train_all"] = time.perf_counter() - t0

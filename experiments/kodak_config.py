@@ -24,7 +24,8 @@ from jscgc.metrics import evaluate_images, evaluate_sets
 from jscgc.presets import PRESETS
 from jscgc.types import Dial
 
-__all__ = ["KodakConfig", "parse_args", "configure", "check_out", "check_zimage", "train_config", "run_train_config",
+__all__ = ["KodakConfig", "parse_args", "configure", "check_out", "check_zimage", "source_seed", "train_config",
+           "run_train_config",
            "dry_pass", "prepare_out", "estimate_cpu_seconds"]
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
@@ -207,6 +208,12 @@ def check_zimage(config: KodakConfig, preset) -> None:
     if not looks_local:
         raise UsageError(f"--zimage {where}: not a local folder; this package loads no weights from a model hub "
                          f"(download the checkpoint and pass its folder)")
+
+
+def source_seed(seed: int) -> int:
+    """The seed of the training sources' draws (:func:`jscgc.crop_schedule.preset_sources`) for a run of
+    ``--seed seed``; kodak.py, val_study.py and bench/train_workers.py share it, so equal runs draw equal crops."""
+    return seed + 12345
 
 
 def train_config(config: KodakConfig, preset, cuda: bool):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from experiments.kodak_config import run_train_config
+from experiments.kodak_config import run_train_config, source_seed
 from experiments.val_study_variants import VARIANTS, preset_of, training_of
 from jscgc import checks
 from jscgc.checks import UsageError
@@ -134,7 +134,7 @@ class Study:
             if self._crops is None:
                 self._crops = FolderCrops(self.root / TRAIN_DATA, preset.crop)
             crops = self._crops if self._crops.size == (preset.crop, preset.crop) else self._crops.at(preset.crop)
-            self._sources[key] = preset_sources(crops, preset, self.extractor, self.a.seed + 12345)
+            self._sources[key] = preset_sources(crops, preset, self.extractor, source_seed(self.a.seed))
         return self._sources[key]
 
     def record(self, name: str) -> tuple[dict, object]:

@@ -7,14 +7,13 @@ Each job computes what it would compute alone; only the thread count differs, wh
 reductions by rounding at most.
 
 :func:`forked_map` forks (the children share the parent's memory, e.g. an encoded latent pool, without
-copying or pickling it); the results come back pickled. Forking needs a POSIX system; elsewhere, or with
+copying or pickling it); the results come back pickled. Where processes cannot fork (Windows), or with
 one worker, the jobs run in this process in order.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing as mp
-import os
 from typing import Callable, Sequence, TypeVar
 
 import torch
@@ -48,7 +47,7 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R
     global _TASK
     threads = threads_per_worker(workers)
     items = list(items)
-    if workers == 1 or len(items) <= 1 or "fork" not in mp.get_all_start_methods() or os.name != "posix":
+    if workers == 1 or len(items) <= 1 or "fork" not in mp.get_all_start_methods():
         return [fn(x) for x in items]
     _TASK = (fn, items, threads)
     try:
