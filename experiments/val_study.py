@@ -15,7 +15,9 @@ checkpoints, resumed with the same record) and, per variant, ``seed<S>/<variant>
 (one row per receiver view, SNR and image), ``sets.csv`` (set measures with bootstrap intervals) and
 ``info.json`` (the variant, its plan, trainable parameters, examples and pixels seen, wall times), written
 last: a variant with an info.json is finished and is skipped by a rerun unless ``--overwrite``.
-``--report`` applies the rule of docs/val_study.md (:mod:`experiments.val_study_report`).
+``--report`` applies the rule of docs/val_study.md (:mod:`experiments.val_study_report`); ``--restore
+docs/val_study`` first puts the committed variants back under ``--out`` (results/ does not travel between
+machines), so that new variants are ranked beside them.
 Every input is checked before any work (``val_study: …``, exit 2, nothing written).
 """
 from __future__ import annotations
@@ -63,6 +65,8 @@ def parse_args(argv):
                    help="redo the named variants (and the trainings they own; a receive-only variant keeps its shared one)")
     p.add_argument("--report", action="store_true", help="only apply the rule to the finished variants")
     p.add_argument("--to", default=None, help="with --report: also copy the tables to this folder")
+    p.add_argument("--restore", default=None, metavar="FOLDER",
+                   help="first put the variants of an earlier --report --to FOLDER under --out as finished")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -80,6 +84,9 @@ def check(argv):
     why = unwritable_reason(Path(a.out))
     if why:
         raise UsageError(f"--out {a.out}: {why}")
+    lacking = [f for f in ("metrics.csv", "runs.csv") if a.restore and not (Path(a.restore) / f).is_file()]
+    if lacking:
+        raise UsageError(f"--restore {a.restore}: expected the folder of an earlier --report --to (it lacks {lacking})")
     if a.report:
         return a, names, None, None, None, None
     try:
@@ -193,6 +200,11 @@ def write_variant(where: Path, name: str, rows, sets, info, preset, extra) -> No
 def main(argv=None) -> int:
     try:
         a, names, root, images, extractor, ready = check(argv)
+        if a.restore:
+            from experiments.val_study_report import restore
+
+            print(f"val_study: restored {len(restore(Path(a.restore), Path(a.out)))} finished variants from "
+                  f"{a.restore}", file=sys.stderr)
         if a.report:
             from experiments.val_study_report import report
 

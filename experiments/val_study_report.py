@@ -31,7 +31,7 @@ from experiments.val_study_variants import VARIANTS
 from jscgc.io import atomic_save, atomic_write_text
 from jscgc.paired import POSTERIOR_SAMPLER_DB, Z95, mean_se
 
-__all__ = ["BOUND", "REFERENCE", "load", "per_image", "rank", "choose", "confirm", "report"]
+__all__ = ["BOUND", "REFERENCE", "load", "restore", "per_image", "rank", "choose", "confirm", "report"]
 
 BOUND = POSTERIOR_SAMPLER_DB        # 3.01 dB: an exact posterior sampler has twice the MMSE
 REFERENCE = "mambajscc"
@@ -50,6 +50,30 @@ def load(out: Path) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"{out}: no finished variant (seed*/<variant>/info.json)")
     return pd.concat(frames, ignore_index=True)
+
+
+def restore(committed: Path, out: Path) -> list[str]:
+    """Put the variants of an earlier ``--report --to committed`` (its metrics.csv and runs.csv) under ``out``
+    as finished ``seed<S>/<variant>/`` folders, so that new variants are ranked beside them once the study's
+    own folder is gone. A variant already finished under ``out`` is kept as it is. The restored info.json has
+    the runs.csv row (budget, parameters, wall times, dial, commit) and ``restored_from``; no checkpoints and
+    no sets.csv come back. Returns the restored ``seed<S>/<variant>`` names."""
+    metrics, table = pd.read_csv(committed / "metrics.csv"), pd.read_csv(committed / "runs.csv")
+    done = []
+    for row in json.loads(table.to_json(orient="records")):
+        where = out / f"seed{row['seed']}" / row["variant"]
+        if (where / "info.json").is_file():
+            continue
+        rows = metrics[(metrics["seed"] == row["seed"]) & (metrics["variant"] == row["variant"])]
+        if rows.empty:
+            raise FileNotFoundError(f"{committed}/metrics.csv has no rows of seed {row['seed']} {row['variant']}")
+        rows = rows.drop(columns=["seed", "variant", "role"]).rename(columns={"receiver": "method"})
+        atomic_save(where / "metrics.csv", lambda f: rows.to_csv(f, index=False))
+        info = {k: v for k, v in row.items() if k not in ("dial", "commit")}
+        atomic_write_text(where / "info.json", json.dumps({**info, "dial": json.loads(row["dial"]), "source": {
+            "commit": row["commit"]}, "restored_from": str(committed)}, indent=1))
+        done.append(f"seed{row['seed']}/{row['variant']}")
+    return done
 
 
 def per_image(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -106,6 +106,13 @@ VARIANTS: dict[str, Variant] = {
                                        reference="mambajscc-crops"),
     "ours-crops-mse-half": Variant("jscgc", "ours on the crop schedule with a pixel-MSE stage of ½",
                                    {**_CROPS, "recipe": {"mse_share": 0.5}}, reference="mambajscc-crops"),
+    # the chosen recipe (SMALL_RECIPE) at the receiver: the ÷16 anchor and 16 Euler steps on the schedule
+    # (no anchor is its "(sample)" view, scored with it)
+    "ours-crops-s20-mse-half-a16": Variant("jscgc", "the chosen recipe with the ÷16 anchor",
+                                           dial=Dial(anchor=16), trains="ours-crops-s20-mse-half",
+                                           reference="mambajscc-crops"),
+    "ours-crops-s20-mse-half-16": Variant("jscgc", "the chosen recipe with 16 Euler steps", dial=Dial(steps=16),
+                                          trains="ours-crops-s20-mse-half", reference="mambajscc-crops"),
     "paper-cfg2-crops": Variant("jscgc", "the paper's recipe on the crop schedule with 10 % ŷ-dropout, guidance "
                                 "w = 2", {**_CFG2, **_CROPS}, reference="mambajscc-crops"),
 }

@@ -143,3 +143,34 @@ def test_report_ranks_only_seeds_that_have_the_reference(tmp_path):
                                                           ["role"].iloc[0], "dial": {}}))
     tables = report(tmp_path)
     assert set(tables["seed"]) == {0} and (tmp_path / "verdict.md").is_file() and (tmp_path / "runs.csv").is_file()
+
+
+def test_restored_variants_rank_as_the_study_they_came_from(tmp_path):
+    from experiments.val_study_report import report, restore
+
+    frame = _frame({"mambajscc": ("reference", 20.0, 0.6, 0.3, 0.5), "a": ("screen", 18.5, 0.45, 0.28, 0.5),
+                    "b": ("screen", 18.0, 0.5, 0.29, 0.5)})
+    out = tmp_path / "study"
+    for n in ("mambajscc", "a", "b"):
+        folder = out / "seed0" / n
+        folder.mkdir(parents=True)
+        frame[frame["receiver"] == n].rename(columns={"receiver": "method"}).to_csv(folder / "metrics.csv", index=False)
+        (folder / "info.json").write_text(json.dumps({"seed": 0, "variant": n, "examples": 7, "role": frame[
+            frame["receiver"] == n]["role"].iloc[0], "dial": {"steps": 9}, "source": {"commit": "abc"}}))
+    first = report(out, tmp_path / "docs")
+    again = tmp_path / "again"
+    (again / "seed0" / "b").mkdir(parents=True)             # a variant finished there already is kept
+    (again / "seed0" / "b" / "metrics.csv").write_text((out / "seed0" / "b" / "metrics.csv").read_text())
+    (again / "seed0" / "b" / "info.json").write_text((out / "seed0" / "b" / "info.json").read_text())
+    assert sorted(restore(tmp_path / "docs", again)) == ["seed0/a", "seed0/mambajscc"]
+    second = report(again)
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), second.reset_index(drop=True))
+    restored = json.loads((again / "seed0" / "a" / "info.json").read_text())
+    assert restored["examples"] == 7 and restored["source"]["commit"] == "abc" and restored["dial"] == {"steps": 9}
+    runs = pd.read_csv(again / "runs.csv")
+    assert list(runs["commit"]) == ["abc"] * 3
+
+
+def test_restore_names_a_folder_without_the_tables(tmp_path, capsys):
+    assert study.main(["--report", "--restore", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "--restore" in capsys.readouterr().err and not (tmp_path / "o").exists()
