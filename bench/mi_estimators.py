@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                      {"KSG": KSG().estimate(np.eye(k)[idx], y), "InfoNCE": InfoNCE(steps=400).estimate(np.eye(k)[idx], y),
                       "sandwich-low": sw.low, "sandwich-high": sw.high, "KT-low": kt[0], "KT-high": kt[1]}))
     names = ["KSG", "InfoNCE", "sandwich-low", "sandwich-high", "KT-low", "KT-high"]
-    print(f"| task | true I (bits) | " + " | ".join(names) + " |")
+    print("| task | true I (bits) | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))
     solved = {n: [0, 0] for n in names}
     for task, truth, est in rows:

@@ -12,7 +12,7 @@ from torch import nn
 
 from theory.tasks import sphere_source
 from experiments.toy_manifold import Config, evaluate
-from jscgc.baselines import NECST, DiffJSCC
+from jscgc.baselines import NECST
 from jscgc.checkpoints import load_trained
 from jscgc.channels import BSC, bsc_crossover_for_snr
 from jscgc.data import manifold_source

@@ -17,7 +17,7 @@ from jscgc.flow import euler_sample, interpolate, sample_time
 from jscgc.generators import MLPVelocity
 from jscgc.latent_system import LatentSystem
 from jscgc.flow import run_once
-from jscgc.checkpoints import latest_checkpoint, load_trained
+from jscgc.checkpoints import load_trained
 from jscgc.train import TrainConfig, train
 from jscgc.types import Dial
 

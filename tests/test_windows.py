@@ -2,7 +2,6 @@
 velocity call, each conditioned on its own slice of ŷ."""
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from jscgc import AWGN, JSCGC
