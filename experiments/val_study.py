@@ -197,17 +197,22 @@ def write_variant(where: Path, name: str, rows, sets, info, preset, extra) -> No
         **extra, "torch": torch.__version__, "source": source_version()})
 
 
+def _restore(a) -> None:
+    """With ``--restore``: the committed variants put back under ``--out`` as finished (already finished: kept)."""
+    if a.restore:
+        from experiments.val_study_report import restore
+
+        print(f"val_study: restored {len(restore(Path(a.restore), Path(a.out)))} finished variants from "
+              f"{a.restore}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     try:
         a, names, root, images, extractor, ready = check(argv)
-        if a.restore:
-            from experiments.val_study_report import restore
-
-            print(f"val_study: restored {len(restore(Path(a.restore), Path(a.out)))} finished variants from "
-                  f"{a.restore}", file=sys.stderr)
         if a.report:
             from experiments.val_study_report import report
 
+            _restore(a)
             report(Path(a.out), Path(a.to) if a.to else None)
             return 0
         study = Study(a, root, images, extractor, ready)
@@ -218,6 +223,7 @@ def main(argv=None) -> int:
         return 2
 
     def work():
+        _restore(a)                                    # under the folder's lock, before any variant runs
         for name in names:
             where = study.folder / name
             if (where / "info.json").is_file() and not a.overwrite:

@@ -169,6 +169,9 @@ def test_restored_variants_rank_as_the_study_they_came_from(tmp_path):
     assert restored["examples"] == 7 and restored["source"]["commit"] == "abc" and restored["dial"] == {"steps": 9}
     runs = pd.read_csv(again / "runs.csv")
     assert list(runs["commit"]) == ["abc"] * 3
+    third = tmp_path / "third"                              # the same through the command line
+    assert study.main(["--report", "--restore", str(tmp_path / "docs"), "--out", str(third)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(third / "ranking.csv"), pd.read_csv(out / "ranking.csv"))
 
 
 def test_restore_names_a_folder_without_the_tables(tmp_path, capsys):
