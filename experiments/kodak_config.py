@@ -25,8 +25,7 @@ from jscgc.presets import PRESETS
 from jscgc.types import Dial
 
 __all__ = ["KodakConfig", "parse_args", "configure", "check_out", "check_zimage", "source_seed", "train_config",
-           "run_train_config",
-           "dry_pass", "prepare_out", "estimate_cpu_seconds"]
+           "run_train_config", "dry_pass", "prepare_out", "estimate_cpu_seconds"]
 
 FIGURE_IMAGES = "kodim01,kodim05,kodim15,kodim23"
 
