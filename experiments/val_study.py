@@ -65,6 +65,8 @@ def parse_args(argv):
                    help="redo the named variants (and the trainings they own; a receive-only variant keeps its shared one)")
     p.add_argument("--report", action="store_true", help="only apply the rule to the finished variants")
     p.add_argument("--to", default=None, help="with --report: also copy the tables to this folder")
+    p.add_argument("--versus", default=None, metavar="A,B",
+                   help="with --report: also print receiver A − receiver B paired over images, per seed and pooled")
     p.add_argument("--restore", default=None, metavar="FOLDER",
                    help="first put the variants of an earlier --report --to FOLDER under --out as finished")
     p.add_argument("--no-progress", action="store_true")
@@ -87,6 +89,8 @@ def check(argv):
     lacking = [f for f in ("metrics.csv", "runs.csv") if a.restore and not (Path(a.restore) / f).is_file()]
     if lacking:
         raise UsageError(f"--restore {a.restore}: expected the folder of an earlier --report --to (it lacks {lacking})")
+    if a.versus is not None and len(a.versus.split(",")) != 2:
+        raise UsageError(f"--versus {a.versus}: expected two receivers, A,B")
     if a.report:
         return a, names, None, None, None, None
     try:
@@ -214,6 +218,10 @@ def main(argv=None) -> int:
 
             _restore(a)
             report(Path(a.out), Path(a.to) if a.to else None)
+            if a.versus:
+                from experiments.val_study_report import load, versus
+
+                print(versus(load(Path(a.out)), *a.versus.split(",", 1)).to_string(index=False, float_format="%+.4f"))
             return 0
         study = Study(a, root, images, extractor, ready)
         study.refuse_others(names)

@@ -31,7 +31,7 @@ from experiments.val_study_variants import VARIANTS
 from jscgc.io import atomic_save, atomic_write_text
 from jscgc.paired import POSTERIOR_SAMPLER_DB, Z95, mean_se
 
-__all__ = ["BOUND", "REFERENCE", "load", "restore", "per_image", "rank", "choose", "confirm", "report"]
+__all__ = ["BOUND", "REFERENCE", "load", "restore", "per_image", "rank", "choose", "confirm", "versus", "report"]
 
 BOUND = POSTERIOR_SAMPLER_DB        # 3.01 dB: an exact posterior sampler has twice the MMSE
 REFERENCE = "mambajscc"
@@ -162,6 +162,24 @@ def _stays(frame: pd.DataFrame, candidate: str, other: str) -> tuple[bool, str]:
     return stays, (f"{candidate} {'stays' if stays else 'does not stay'}: passes on both seeds: {passes}; "
                    f"LPIPS-alex {candidate} − {other} over both seeds' images {mean:+.4f} ± {se:.4f} "
                    f"(s.e., n = {len(diffs)})")
+
+
+def versus(frame: pd.DataFrame, a: str, b: str, metrics=RULE + ("psnr",)) -> pd.DataFrame:
+    """Receiver ``a`` − receiver ``b`` per seed that has both and over those seeds' images pooled: a row per
+    seed ("all" for the pool) with n and, per metric, mean and s.e. of the per-image difference (each image
+    averaged over SNRs and samples first). ValueError when no seed has both."""
+    rows, pooled = [], []
+    for seed in sorted(frame["seed"].unique()):
+        part = frame[frame["seed"] == seed]
+        if {a, b} <= set(part["receiver"]):
+            d = pd.DataFrame({m: per_image(part, m).pipe(lambda t: t[a] - t[b]) for m in metrics})
+            pooled.append(d)
+            rows.append((seed, d))
+    if not rows:
+        raise ValueError(f"no seed has both {a!r} and {b!r}")
+    rows.append(("all", pd.concat(pooled)))
+    return pd.DataFrame([{"seed": seed, "n": len(d), **{k: v for m in metrics for k, v in zip(
+        (m, m + "_se"), mean_se(d[m])[:2])}} for seed, d in rows])
 
 
 def confirm(frame: pd.DataFrame, winner: str, runner_up: str) -> str | None:

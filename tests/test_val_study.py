@@ -177,3 +177,17 @@ def test_restored_variants_rank_as_the_study_they_came_from(tmp_path):
 def test_restore_names_a_folder_without_the_tables(tmp_path, capsys):
     assert study.main(["--report", "--restore", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "--restore" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_versus_pairs_two_receivers_per_seed_and_pooled():
+    from experiments.val_study_report import versus
+
+    frame = pd.concat([_frame({"a": ("screen", 18.0, 0.50, 0.3, 0.5), "b": ("screen", 17.0, 0.52, 0.3, 0.5)},
+                              seed=s, rng=np.random.default_rng(s)) for s in (0, 1)])
+    frame.loc[frame.receiver == "b", ["psnr", "lpips_alex"]] = frame.loc[frame.receiver == "a", ["psnr", "lpips_alex"]].to_numpy() - [1.0, -0.02]
+    table = versus(frame, "a", "b").set_index("seed")
+    assert list(table.index) == [0, 1, "all"] and list(table["n"]) == [12, 12, 24]
+    assert np.allclose(table["psnr"], 1.0) and np.allclose(table["lpips_alex"], -0.02)
+    assert np.allclose(table[["psnr_se", "lpips_alex_se"]], 0, atol=1e-9)
+    with pytest.raises(ValueError, match="no seed has both"):
+        versus(frame, "a", "c")
