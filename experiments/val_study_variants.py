@@ -127,7 +127,7 @@ def preset_of(name: str) -> Preset:
     """The ``small`` preset with the settings of ``name``'s training variant, received on the whole grid
     unless the variant's dial names a window. The study's base is the preset as it stood before the study:
     64x64 crops only, ``OUR_RECIPE``, whole grid. The schedule's reference and the paper's recipe on it
-    (``mambajscc-crops``, ``paper-crops``) and the recipe it chose (``ours-crops-s20-mse-half``) train as
+    (``mambajscc-crops``, ``paper-crops``) and the recipe it chose (``ours-crops-s10-mse-half``) train as
     ``small`` now does, so their run records are kodak.py's."""
     base = get_preset("small").updated(recipe=OUR_RECIPE, crop_schedule=())
     return base.updated(**VARIANTS[training_of(name)].settings)

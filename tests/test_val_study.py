@@ -98,7 +98,7 @@ def test_unchanged_methods_keep_kodaks_run_record(tmp_path):
 
     root = data_root(None, need="bsds500/train")
     fingerprint = data_fingerprint(root / "bsds500/train")
-    for name, method in (("mambajscc-crops", "mambajscc"), ("ours-crops-s20-mse-half", "jscgc"),
+    for name, method in (("mambajscc-crops", "mambajscc"), ("ours-crops-s10-mse-half", "jscgc"),
                          ("paper-crops", "jscgc-paper")):
         config = configure(["--preset", "small", "--methods", method])
         kodak = run_record(method, get_preset("small"), train_config(config, get_preset("small"), False),
