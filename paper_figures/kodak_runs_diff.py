@@ -2,8 +2,8 @@
 (run A − run B) after averaging each image over the SNRs, ± s.e., and the largest |A − B| of any row and metric.
 For a rerun that should reproduce (another thread count, a new machine):
 
-    python paper_figures/kodak_runs_diff.py --a docs/kodak_small/seed1/metrics.csv \
-        --b docs/kodak_small/r3_crops/seed1/metrics.csv docs/kodak_small/seed1_jscgc/metrics.csv
+    python paper_figures/kodak_runs_diff.py --a docs/kodak_small/r4_s20/seed1/metrics.csv \
+        --b docs/kodak_small/r3_crops/seed1/metrics.csv docs/kodak_small/r4_s20/seed1_jscgc/metrics.csv
 
 ``--b`` may name several files; later ones replace receivers of earlier ones (:func:`kodak_goal.combined`).
 Only receivers present in both runs are compared.
