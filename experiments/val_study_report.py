@@ -164,10 +164,15 @@ def _stays(frame: pd.DataFrame, candidate: str, other: str) -> tuple[bool, str]:
                    f"(s.e., n = {len(diffs)})")
 
 
-def versus(frame: pd.DataFrame, a: str, b: str, metrics=RULE + ("psnr",)) -> pd.DataFrame:
+VERSUS = RULE + ("psnr", "detail_match", "hf_ratio")
+
+
+def versus(frame: pd.DataFrame, a: str, b: str, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Receiver ``a`` − receiver ``b`` per seed that has both and over those seeds' images pooled: a row per
-    seed ("all" for the pool) with n and, per metric, mean and s.e. of the per-image difference (each image
-    averaged over SNRs and samples first). ValueError when no seed has both."""
+    seed ("all" for the pool) with n and, per metric (default: those of :data:`VERSUS` the frame has), mean and
+    s.e. of the per-image difference (each image averaged over SNRs and samples first). ValueError when no seed
+    has both."""
+    metrics = metrics or tuple(m for m in VERSUS if m in frame.columns)
     rows, pooled = [], []
     for seed in sorted(frame["seed"].unique()):
         part = frame[frame["seed"] == seed]

@@ -189,5 +189,8 @@ def test_versus_pairs_two_receivers_per_seed_and_pooled():
     assert list(table.index) == [0, 1, "all"] and list(table["n"]) == [12, 12, 24]
     assert np.allclose(table["psnr"], 1.0) and np.allclose(table["lpips_alex"], -0.02)
     assert np.allclose(table[["psnr_se", "lpips_alex_se"]], 0, atol=1e-9)
+    assert "dists" in table and "detail_match" not in table          # only the measures the frame has
+    frame["detail_match"] = np.where(frame.receiver == "a", 0.4, 0.1)
+    assert np.allclose(versus(frame, "a", "b").set_index("seed")["detail_match"], 0.3)
     with pytest.raises(ValueError, match="no seed has both"):
         versus(frame, "a", "c")
