@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from paper_figures.kodak_runs_diff import main, runs_diff
+from paper_figures.kodak_runs_diff import main, metric_columns, runs_diff
 
 
 def _run(shift: float = 0.0, methods=("a", "b")) -> pd.DataFrame:
@@ -29,3 +29,16 @@ def test_only_receivers_of_both_runs_and_a_bad_file_is_one_line(tmp_path, capsys
     _run().to_csv(tmp_path / "metrics.csv", index=False)
     assert main(["--a", str(tmp_path / "metrics.csv"), "--b", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_all_metrics_takes_every_shared_metric_column(tmp_path, capsys):
+    a, b = _run(0.5), _run()
+    a["hf_ratio"], b["hf_ratio"] = 1.0, 0.75
+    assert metric_columns(a, b) == ["psnr", "lpips_alex", "dists", "hf_ratio"]
+    for name, frame in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        frame.to_csv(tmp_path / name / "metrics.csv", index=False)
+    argv = ["--a", str(tmp_path / "a" / "metrics.csv"), "--b", str(tmp_path / "b" / "metrics.csv")]
+    capsys.readouterr()
+    assert main([*argv, "--metrics", "all"]) == 0 and "hf_ratio" in capsys.readouterr().out
+    assert main([*argv, "--metrics", "psnr,nosuch"]) == 2 and "nosuch" in capsys.readouterr().err
