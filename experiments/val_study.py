@@ -89,8 +89,8 @@ def check(argv):
     lacking = [f for f in ("metrics.csv", "runs.csv") if a.restore and not (Path(a.restore) / f).is_file()]
     if lacking:
         raise UsageError(f"--restore {a.restore}: expected the folder of an earlier --report --to (it lacks {lacking})")
-    if a.versus is not None and len(a.versus.split(",")) != 2:
-        raise UsageError(f"--versus {a.versus}: expected two receivers, A,B")
+    if a.versus is not None and (len(a.versus.split(",")) != 2 or not a.report):
+        raise UsageError(f"--versus {a.versus}: expected two receivers, A,B, with --report")
     if a.report:
         return a, names, None, None, None, None
     try:
@@ -221,7 +221,11 @@ def main(argv=None) -> int:
             if a.versus:
                 from experiments.val_study_report import load, versus
 
-                print(versus(load(Path(a.out)), *a.versus.split(",", 1)).to_string(index=False, float_format="%+.4f"))
+                try:
+                    table = versus(load(Path(a.out)), *a.versus.split(",", 1))
+                except ValueError as err:                  # a receiver no finished seed has
+                    raise UsageError(f"--versus {a.versus}: {err}") from None
+                print(table.to_string(index=False, float_format="%+.4f"))
             return 0
         study = Study(a, root, images, extractor, ready)
         study.refuse_others(names)

@@ -172,11 +172,14 @@ def test_restored_variants_rank_as_the_study_they_came_from(tmp_path):
     third = tmp_path / "third"                              # the same through the command line
     assert study.main(["--report", "--restore", str(tmp_path / "docs"), "--out", str(third)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(third / "ranking.csv"), pd.read_csv(out / "ranking.csv"))
+    assert study.main(["--report", "--out", str(third), "--versus", "nosuch,other"]) == 2    # one line, no traceback
 
 
 def test_restore_names_a_folder_without_the_tables(tmp_path, capsys):
     assert study.main(["--report", "--restore", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "--restore" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert study.main(["--versus", "a,b", "--out", str(tmp_path / "o")]) == 2           # needs --report
+    assert "--versus" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def test_versus_pairs_two_receivers_per_seed_and_pooled():
