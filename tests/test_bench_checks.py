@@ -87,6 +87,8 @@ JSON_CASES = {
     "train_workers": [(["--train-steps", "0"], "--train-steps"), (["--rounds", "0"], "--rounds"),
                       (["--workers", "1"], "--workers"), (["--methods", "nosuch"], "--methods"),
                       (["--preset", "huge"], "--preset")],
+    "cpu_headroom": [(["--calls", "0"], "--calls"), (["--methods", "nosuch"], "--methods"),
+                     (["--data", "{tmp}/none"], "--data"), (["--data", "{tmp}/bare"], "bsds500/train")],
     "taef2_compile": [(["--rounds", "0"], "--rounds"), (["--calls", "-1"], "--calls"), (["--threads", "0"], "--threads"),
                       (["--calls", "x"], "--calls")],
 }
