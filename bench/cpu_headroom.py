@@ -89,10 +89,12 @@ def flops(fn) -> float:
 
 
 def median_ms(fn, calls: int, threads: int) -> float:
-    """Median wall milliseconds of ``calls`` calls of ``fn`` on ``threads`` torch threads, after one warm-up."""
+    """Median wall milliseconds of ``calls`` calls of ``fn`` on ``threads`` torch threads, after two warm-up
+    calls (with one, the first kernel after a change of thread count read up to 1.7x slow in some runs)."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        fn()
         fn()
         times = []
         for _ in range(calls):
