@@ -11,7 +11,8 @@ script measures that rate and where each workload sits against it:
   MambaJSCC and JSCGC-MSE loss), the TAEF2 encoder on 16 crops of 64x64 (DiffJSCC's refinement condition)
   and on one 256x384 image (the latent distance of evaluation), and the two VGG-16 feature passes of
   evaluation (LPIPS-vgg's and DISTS', as jscgc.metrics runs them) on that image; and the pixel pass under
-  ``torch.autocast(bfloat16)`` with its largest distance from float32 (output, latent gradient);
+  ``torch.autocast(bfloat16)`` with its largest distance from float32 (output, latent gradient); one 3x3
+  convolution of that decoder through oneDNN and through NNPACK, with their errors against float64;
 * training: one optimiser step of each method at each stage of its plan, built and trained as
   bench/train_profile.py does (kodak.py's build, loop and BSDS500 ``train`` source).
 
@@ -167,6 +168,24 @@ def kernels(extractor, calls: int, ceiling: dict) -> dict:
                                                                   calls, k) for k in THREADS}, ceiling["float32"])
     bf16.update(output_gap=relative_gap(low[0], ref[0]), gradient_gap=relative_gap(low[1], ref[1]))
     rows["taef2_pixel_pass_bf16_autocast"] = bf16
+    return rows | conv_backends(calls, ceiling)
+
+
+def conv_backends(calls: int, ceiling: dict) -> dict:
+    """One 3x3 convolution of TAEF2's decoder (64 to 64 channels, 16 maps of 32x32) through oneDNN (what
+    torch runs, channels-last) and through NNPACK (torch's other CPU backend, fast 3x3 algorithms), each
+    with its largest error against float64 over the largest magnitude."""
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(16, 64, 32, 32, generator=gen), torch.randn(64, 64, 3, 3, generator=gen) / 24
+    bias, exact = torch.zeros(64), torch.nn.functional.conv2d(x.double(), w.double(), padding=1)
+    last = x.contiguous(memory_format=torch.channels_last)
+    paths = {"taef2_conv3x3_onednn": lambda: torch.nn.functional.conv2d(last, w, bias, padding=1)}
+    if torch._nnpack_available():
+        paths["taef2_conv3x3_nnpack"] = lambda: torch._nnpack_spatial_convolution(x, w, bias, [1, 1])
+    gflop, rows = flops(lambda: torch.nn.functional.conv2d(x, w, bias, padding=1)) / 1e9, {}
+    for name, fn in paths.items():
+        rows[name] = rates(gflop, {k: median_ms(fn, calls, k) for k in THREADS}, ceiling["float32"])
+        rows[name]["error_vs_float64"] = relative_gap(fn().double(), exact)
     return rows
 
 
