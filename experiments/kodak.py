@@ -26,7 +26,7 @@ unavailable metrics left empty and listed with reasons in ``config.json``), ``su
 receiver and SNR, plus the set metrics), ``sets.csv`` (each set metric per receiver and SNR with its 95 %
 paired bootstrap interval over images, and paired differences against mambajscc and diffjscc), ``table.md`` (mean ± s.e. over images, and paired differences against
 mambajscc when it ran), ``config.json`` (settings, per-method plan, examples seen,
-trainable parameters), ``timings.json`` (wall times: the only file that differs between identical runs),
+trainable parameters, the step its training resumed from: the whole budget where it was loaded finished), ``timings.json`` (wall times: the only file that differs between identical runs),
 ``recon/`` (PNG reconstructions of ``--figure-images``), and the figures ``fig3_*`` and ``fig4_metrics``.
 """
 from __future__ import annotations

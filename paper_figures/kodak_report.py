@@ -43,7 +43,8 @@ def _load(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
 
 
 def budgets(config: dict, timings: dict) -> str:
-    """Per method: stages with steps, examples seen, trainable parameters, training and evaluation wall time."""
+    """Per method: stages with steps, examples seen, trainable parameters, training and evaluation wall time
+    (``loaded (0)`` where the run found the training finished, ``… (from step k)`` where it resumed)."""
     lines = ["| method | stages (steps) | examples seen | trainable parameters per stage | trained in all (union) "
              "| frozen at build | skipped steps | train s | eval s |", "|---|---|---|---|---|---|---|---|---|"]
     for name, info in config["methods"].items():
@@ -55,9 +56,17 @@ def budgets(config: dict, timings: dict) -> str:
         lines.append(f"| {name} | {stages} | {info.get('examples', '–')} | "
                      f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} | {union} | {frozen} | "
                      f"{len(info.get('skipped_steps', []))} | "
-                     f"{timings.get(f'train_{name}', float('nan')):.0f} | "
+                     f"{_train_seconds(info, timings.get(f'train_{name}', float('nan')))} | "
                      f"{timings.get(f'eval_{name}', float('nan')):.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _train_seconds(info: dict, seconds: float) -> str:
+    """The training time of this run; a training loaded finished, or resumed, says so (its time is elsewhere)."""
+    resumed = info.get("resumed_from_step", 0)
+    if "loaded" in info or (resumed and resumed >= info.get("steps", resumed)):
+        return f"loaded ({seconds:.0f})"
+    return f"{seconds:.0f}" + (f" (from step {resumed})" if resumed else "")
 
 
 def _trainable_by_stage(method: str, preset: str) -> dict:

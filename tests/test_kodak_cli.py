@@ -119,6 +119,22 @@ def test_identical_runs_write_identical_files(root, small_train, tmp_path, capsy
     assert "built with other settings (train_data, train_data_files)" in capsys.readouterr().err
 
 
+def test_a_rerun_loads_finished_trainings_records_it_and_scores_the_same(root, small_train, tmp_path):
+    """A run whose --out holds finished trainings with its record loads them (how the r5 Kodak runs reused
+    trainings): config.json says it resumed at the last step, and every metric is what the first run gave."""
+    argv = ["--crop", "64", "--images", "kodim01", "--snr", "5", "--methods", "cjscc,jscgc", "--train-steps", "4",
+            "--train-data", str(small_train), "--no-progress", "--no-figures", "--out", str(tmp_path / "a")]
+    assert cli.main(argv) == 0
+    first = (tmp_path / "a" / "metrics.csv").read_bytes()
+    before = json.loads((tmp_path / "a" / "config.json").read_text())["methods"]
+    (tmp_path / "a" / "complete.json").unlink()                                  # allow the rerun into --out
+    assert cli.main(argv) == 0
+    after = json.loads((tmp_path / "a" / "config.json").read_text())["methods"]
+    assert {m: i["resumed_from_step"] for m, i in before.items()} == {"cjscc": 0, "jscgc": 0}
+    assert {m: i["resumed_from_step"] for m, i in after.items()} == {"cjscc": 4, "jscgc": 4}
+    assert (tmp_path / "a" / "metrics.csv").read_bytes() == first
+
+
 @settings(max_examples=200, deadline=None)
 @given(a=st.floats(allow_nan=False, allow_infinity=False), b=st.floats(allow_nan=False, allow_infinity=False))
 def test_image_seeds_accept_every_finite_snr_and_separate_them(a, b):

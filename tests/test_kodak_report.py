@@ -1,7 +1,7 @@
 """paper_figures.kodak_report: the README's headline table, read from metrics.csv frames with known means."""
 import pandas as pd
 
-from paper_figures.kodak_report import headline
+from paper_figures.kodak_report import _train_seconds, headline
 
 
 def _frame(offset: float) -> pd.DataFrame:
@@ -41,3 +41,11 @@ def test_a_receiver_missing_from_a_seed_shows_nan_there():
 def test_a_metric_missing_from_a_run_shows_nan_there():
     text = headline([(0, _frame(0.0).drop(columns="dists"))])
     assert "| jscgc | 0.225 | 0.225 | nan | nan | 16.00 | 17.00 |" in text
+
+
+def test_the_budgets_table_says_when_a_training_was_loaded_or_resumed():
+    assert _train_seconds({"steps": 1600, "resumed_from_step": 0}, 412.4) == "412"
+    assert _train_seconds({"steps": 1600}, 412.4) == "412"                       # a config.json from before
+    assert _train_seconds({"steps": 1600, "resumed_from_step": 1600}, 0.04) == "loaded (0)"
+    assert _train_seconds({"steps": 1600, "resumed_from_step": 800}, 203.0) == "203 (from step 800)"
+    assert _train_seconds({"loaded": "run/jscgc/train/checkpoints/step_1600"}, 0.0) == "loaded (0)"
