@@ -22,12 +22,13 @@ three times: its output, its generator's own sample as ``<method> (sample)``, an
 whose coarse band the output copies, as ``<method> μ(ŷ)``.
 
 Writes under ``--out``: ``metrics.csv`` (one row per receiver, SNR, image, sample; a column per metric;
-unavailable metrics left empty and listed with reasons in ``config.json``), ``summary.csv`` (means per
-receiver and SNR, plus the set metrics), ``sets.csv`` (each set metric per receiver and SNR with its 95 %
-paired bootstrap interval over images, and paired differences against mambajscc and diffjscc), ``table.md`` (mean ± s.e. over images, and paired differences against
-mambajscc when it ran), ``config.json`` (settings, per-method plan, examples seen,
-trainable parameters, the step its training resumed from: the whole budget where it was loaded finished), ``timings.json`` (wall times: the only file that differs between identical runs),
-``recon/`` (PNG reconstructions of ``--figure-images``), and the figures ``fig3_*`` and ``fig4_metrics``.
+unavailable metrics left empty and listed with reasons in ``config.json``), ``summary.csv`` (means per receiver
+and SNR, plus the set metrics), ``sets.csv`` (each set metric per receiver and SNR with its 95 % paired bootstrap
+interval over images, and paired differences against mambajscc and diffjscc), ``table.md`` (mean ± s.e. over
+images, and paired differences against mambajscc when it ran), ``config.json`` (settings, per-method plan,
+examples seen, trainable parameters, the step its training resumed from: the whole budget where it was loaded
+finished), ``timings.json`` (wall times: the only file that differs between identical runs), ``recon/`` (PNG
+reconstructions of ``--figure-images``), and the figures ``fig3_*`` and ``fig4_metrics``.
 """
 from __future__ import annotations
 
