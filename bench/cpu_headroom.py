@@ -45,12 +45,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import jscgc.train as loop
-from bench.environment import checked, environment, json_out
+from bench.environment import checked, json_out, write_cpu_result
 from bench.taef2_compile import pixel_pass, relative_gap
 from bench.train_profile import ALL_METHODS, _build, profile_budget, setup, taef2_preset
 from jscgc import checks
 from jscgc.checks import UsageError
-from jscgc.io import atomic_write_json
 from jscgc.latents import load_extractor
 from jscgc.methods import METHODS
 from jscgc.plan import stage_steps
@@ -285,13 +284,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"{floor['eval_tflop']:.0f} TFLOP evaluation) takes at least {floor['floor_seconds'] / 60:.1f} min at the "
           f"two-thread float32 ceiling, {floor['floor_seconds_at_fastest'] / 60:.1f} min at the fastest rate measured "
           f"({floor['fastest_tflops'] * 1e3:.0f} GFLOP/s)")
-    result = {"bench": "cpu_headroom", "preset": preset.name, "calls": a.calls, "ceiling_gflops": ceiling,
-              "kernels": kernel_rows, "training": train_rows, "projection": floor, "setup": prep, "table": text,
-              "wall_seconds": time.perf_counter() - wall,
-              **environment(torch.device("cpu"), "cpu_headroom.py", argv)}
-    atomic_write_json(out, result)
-    print(f"wrote {out}")
-    return result
+    return write_cpu_result(out, {"bench": "cpu_headroom", "preset": preset.name, "calls": a.calls,
+                                  "ceiling_gflops": ceiling, "kernels": kernel_rows, "training": train_rows,
+                                  "projection": floor, "setup": prep, "table": text,
+                                  "wall_seconds": time.perf_counter() - wall}, "cpu_headroom.py", argv)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,19 @@ def environment(device: torch.device, script: str, argv: list[str] | None) -> di
             "source": source_version(ROOT)}
 
 
+def write_cpu_result(out: Path, result: dict[str, Any], script: str, argv: list[str] | None) -> dict[str, Any]:
+    """A CPU benchmark's ``result`` with its :func:`environment` added, written atomically as JSON to ``out``
+    (``wrote <out>`` printed); returns what was written."""
+    import torch
+
+    from jscgc.io import atomic_write_json
+
+    result = {**result, **environment(torch.device("cpu"), script, argv)}
+    atomic_write_json(out, result)
+    print(f"wrote {out}")
+    return result
+
+
 def sync(device: torch.device) -> None:
     """Wait for queued GPU work (a no-op on the CPU), so a wall-clock time covers it."""
     if device.type == "cuda":

@@ -65,14 +65,13 @@ from torch.autograd.profiler import record_function
 
 import jscgc.encoders.mamba as mamba
 import jscgc.train as loop
-from bench.environment import checked, environment, json_out
+from bench.environment import checked, json_out, write_cpu_result
 from jscgc import checks
 from jscgc.checks import UsageError
 from jscgc.decoders.cnn import CNNDecoder
 from jscgc.encoders.cnn import CNNEncoder
 from jscgc.generators.zimage import ZImageVelocity
 from jscgc.imagedata import FolderCrops
-from jscgc.io import atomic_write_json
 from jscgc.crop_schedule import preset_sources
 from jscgc.latents import TAEF2, load_extractor
 from jscgc.methods import METHODS, build_method
@@ -262,8 +261,8 @@ def attribute(prof) -> list[dict[str, float]]:
     thread = next(e.thread for e in events if e.name == STEP)
     events = sorted((e for e in events if e.thread == thread), key=lambda e: (e.time_range.start, -e.time_range.end))
     seq_part = sequence_parts(events)
-    steps, labelled = [], []                    # labelled: [part, direction, exclusive µs] of each labelled event
-    owner = {}                                  # id(event) -> its entry in labelled
+    steps = []
+    owner = {}                                  # id(event) -> its entry [part, direction, exclusive µs]
     for e, enclosing in _sweep(events):
         part = _label(e, seq_part)
         if part is None:
@@ -403,14 +402,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"train_profile: {method} done ({time.perf_counter() - wall:.0f} s)", file=sys.stderr, flush=True)
     text = table(rows)
     print(text)
-    result = {"bench": "train_profile", "preset": preset.name, "steps": a.steps, "warmup": a.warmup,
-              "batch": preset.train.batch_size, "crop": preset.crop, "parts": list(PARTS),
-              "data": str(folder.relative_to(folder.parents[1])), "setup": prep, "rows": rows, "table": text,
-              "wall_seconds": time.perf_counter() - wall,
-              **environment(torch.device("cpu"), "train_profile.py", argv)}
-    atomic_write_json(out, result)
-    print(f"wrote {out}")
-    return result
+    return write_cpu_result(out, {"bench": "train_profile", "preset": preset.name, "steps": a.steps,
+                                  "warmup": a.warmup, "batch": preset.train.batch_size, "crop": preset.crop,
+                                  "parts": list(PARTS), "data": str(folder.relative_to(folder.parents[1])),
+                                  "setup": prep, "rows": rows, "table": text,
+                                  "wall_seconds": time.perf_counter() - wall}, "train_profile.py", argv)
 
 
 if __name__ == "__main__":
