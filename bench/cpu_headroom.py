@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> dict:
     text = table(kernel_rows, train_rows)
     floor = projection(kernel_rows, train_rows, ceiling)
     print(text)
-    print(f"cpu_headroom: the counted work of one seed ({floor['train_tflop']:.0f} TFLOP training, "
+    print(f"cpu_headroom: the counted work of one seed ({floor['train_tflop']:.0f} TFLOP training {len(methods)} of "
+          f"{len(ALL_METHODS.split(','))} methods, "
           f"{floor['eval_tflop']:.0f} TFLOP evaluation) takes at least {floor['floor_seconds'] / 60:.1f} min at the "
           f"two-thread float32 ceiling, {floor['floor_seconds_at_fastest'] / 60:.1f} min at the fastest rate measured "
           f"({floor['fastest_tflops'] * 1e3:.0f} GFLOP/s)")
