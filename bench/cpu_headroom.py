@@ -36,6 +36,7 @@ true floor is higher. Writes JSON.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import statistics
 import sys
@@ -47,7 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import jscgc.train as loop
 from bench.environment import checked, json_out, write_cpu_result
 from bench.taef2_compile import pixel_pass, relative_gap
-from bench.train_profile import ALL_METHODS, _build, profile_budget, setup, taef2_preset
+from bench.train_profile import ALL_METHODS, _build, profile_budget, run_training, setup, taef2_preset
 from jscgc import checks
 from jscgc.checks import UsageError
 from jscgc.latents import load_extractor
@@ -88,12 +89,21 @@ def flops(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def median_ms(fn, calls: int, threads: int) -> float:
-    """Median wall milliseconds of ``calls`` calls of ``fn`` on ``threads`` torch threads, after two warm-up
-    calls (with one, the first kernel after a change of thread count read up to 1.7x slow in some runs)."""
+@contextlib.contextmanager
+def _threads(threads: int):
+    """Run the block on ``threads`` torch threads, then restore the count."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def median_ms(fn, calls: int, threads: int) -> float:
+    """Median wall milliseconds of ``calls`` calls of ``fn`` on ``threads`` torch threads, after two warm-up
+    calls (with one, the first kernel after a change of thread count read up to 1.7x slow in some runs)."""
+    with _threads(threads):
         fn()
         fn()
         times = []
@@ -101,8 +111,6 @@ def median_ms(fn, calls: int, threads: int) -> float:
             start = time.perf_counter()
             fn()
             times.append((time.perf_counter() - start) * 1e3)
-    finally:
-        torch.set_num_threads(before)
     return statistics.median(times)
 
 
@@ -134,11 +142,6 @@ def ceilings(calls: int) -> dict:
     return out
 
 
-def _no_grad(fn, x):
-    with torch.no_grad():
-        return fn(x)
-
-
 def kernels(extractor, calls: int, ceiling: dict) -> dict:
     """The big frozen passes of training and evaluation, timed and counted; the bfloat16 pixel pass."""
     from jscgc.metrics.learned import _perceptual
@@ -146,7 +149,7 @@ def kernels(extractor, calls: int, ceiling: dict) -> dict:
     gen = torch.Generator().manual_seed(0)
     z, target = torch.randn(16, 32, 8, 8, generator=gen), torch.rand(16, 3, 64, 64, generator=gen)
     crops, image = torch.rand(16, 3, 64, 64, generator=gen), torch.rand(1, 3, 256, 384, generator=gen)
-    decode = extractor.decode_unclamped
+    decode, encode = extractor.decode_unclamped, torch.no_grad()(extractor.encode)    # encoding as evaluation does
 
     def decode_bf16(latents):
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -154,8 +157,8 @@ def kernels(extractor, calls: int, ceiling: dict) -> dict:
 
     vgg, dists = _perceptual("lpips_vgg", None)["features"], _perceptual("dists", None)["features"]
     work = {"taef2_pixel_pass": lambda: pixel_pass(decode, z, target),
-            "taef2_encode_16x64": lambda: _no_grad(extractor.encode, crops),
-            "taef2_encode_256x384": lambda: _no_grad(extractor.encode, image),
+            "taef2_encode_16x64": lambda: encode(crops),
+            "taef2_encode_256x384": lambda: encode(image),
             "lpips_vgg_features_256x384": lambda: vgg(image),
             "dists_features_256x384": lambda: dists(image)}
     rows = {}
@@ -188,31 +191,31 @@ def conv_backends(calls: int, ceiling: dict) -> dict:
     return rows
 
 
-def _recorded_steps(system, source, config, threads: int | None) -> list[float]:
-    """Train ``system`` for ``config.steps`` steps: each step's wall seconds on ``threads`` torch threads, or
-    with ``threads`` None each step's GFLOP (counting slows a step, so a counted run is not timed)."""
-    step, record = loop._step, []
+def _counted_steps(system, source, config) -> list[float]:
+    """Train ``system`` for ``config.steps`` steps: each step's GFLOP (counting slows a step, so not timed)."""
+    step, work = loop._step, []
 
-    def recorded(*args, **kwargs):
-        if threads is None:
-            with FlopCounterMode(display=False) as counter:
-                out = step(*args, **kwargs)
-            record.append(counter.get_total_flops() / 1e9)
-            return out
-        start = time.perf_counter()
-        out = step(*args, **kwargs)
-        record.append(time.perf_counter() - start)
+    def counted(*args, **kwargs):
+        with FlopCounterMode(display=False) as counter:
+            out = step(*args, **kwargs)
+        work.append(counter.get_total_flops() / 1e9)
         return out
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or before)
-    loop._step = recorded
+    loop._step = counted
     try:
         loop.train(system, source, config)
     finally:
         loop._step = step
-        torch.set_num_threads(before)
-    return record
+    return work
+
+
+def _timed_steps(system, source, config, threads: int) -> list[float]:
+    """Train ``system`` for ``config.steps`` steps on ``threads`` torch threads: each step's wall seconds
+    (bench/train_profile.py's timed loop)."""
+    times = []
+    with _threads(threads):
+        run_training(system, source, config, times)
+    return times
 
 
 def training(method: str, preset, extractor, sources: dict, calls: int, ceiling: dict) -> list[dict]:
@@ -222,10 +225,9 @@ def training(method: str, preset, extractor, sources: dict, calls: int, ceiling:
     total = profile_budget(plan, need)
     config = dataclasses.replace(preset.train, steps=total, cpu=True, mixed_precision="no", progress=False,
                                  checkpoint_every=0)
-    runs = {}
-    for threads in (None, *THREADS):
-        system, source = _build(method, preset, extractor, sources)
-        runs[threads] = _recorded_steps(system, source, config, threads)
+    runs = {None: _counted_steps(*_build(method, preset, extractor, sources), config)}
+    for threads in THREADS:
+        runs[threads] = _timed_steps(*_build(method, preset, extractor, sources), config, threads)
     rows, begin = [], 0
     for stage, n, full in zip(plan, stage_steps(plan, total), stage_steps(plan, preset.train.steps)):
         window = range(begin + 2, begin + need)

@@ -100,12 +100,6 @@ def check_finished(folder: Path, wanted: dict, what: str) -> None:
         raise UsageError(f"{what} {folder}: training stopped at step {state['step']} of {total}")
 
 
-def trained_steps(folder: Path) -> int:
-    """The steps already trained in a method folder (its ``train`` folder's latest checkpoint); 0 with none."""
-    latest = latest_checkpoint(folder / "train")
-    return 0 if latest is None else int(read_json(latest / "state.json", keys=("step",))["step"])
-
-
 def train_or_load(system: nn.Module, folder: Path, record: dict, train_cfg: TrainConfig, source=None,
                   checkpoint: Path | None = None, progress_label: str = "train") -> tuple[dict, float]:
     """Train ``system`` with the one loop into ``folder``/train (resuming a run with the same record), or,
@@ -118,7 +112,6 @@ def train_or_load(system: nn.Module, folder: Path, record: dict, train_cfg: Trai
         info["loaded"] = str(load_trained(system, checkpoint / "train"))
         return info, 0.0
     atomic_write_json(folder / "run.json", record)
-    resumed = trained_steps(folder)
     start = time.perf_counter()
     result = train(system, source, train_cfg, out_dir=folder / "train", resume=True,
                    system_config=system.config(), desc=progress_label)
@@ -127,5 +120,6 @@ def train_or_load(system: nn.Module, folder: Path, record: dict, train_cfg: Trai
     info.update(steps=result.step, examples=sum(r.examples for r in result.stages),
                 pixels=None if None in pixels else sum(pixels),
                 trainable_parameters=info["trainable_union"], stages=[r._asdict() for r in result.stages],
-                skipped_steps=list(result.skipped), final_loss=sum(last) / max(1, len(last)), resumed_from_step=resumed)
+                skipped_steps=list(result.skipped), final_loss=sum(last) / max(1, len(last)),
+                resumed_from_step=result.resumed_from)
     return info, time.perf_counter() - start

@@ -99,11 +99,13 @@ class TrainConfig:
 class TrainResult(NamedTuple):
     """losses: the loss of every step from 1 to ``step`` over all stages (resumed runs included);
     stages: a record per stage of the plan, in order; skipped: the (1-based) steps whose loss or gradient
-    was not finite and that made no update."""
+    was not finite and that made no update; resumed_from: the step of the checkpoint this call resumed
+    from (0: from the start; ``step``: found finished, nothing trained)."""
     losses: list[float]
     step: int
     stages: tuple[StageRecord, ...]
     skipped: tuple[int, ...] = ()
+    resumed_from: int = 0
 
 
 class _Objective(nn.Module):
@@ -257,8 +259,8 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         accelerator: an existing ``Accelerator``; one is made from the config if None.
 
     Returns:
-        TrainResult(losses, step, stages). ``system`` holds the trained weights (on the accelerator's
-        device) and the requires_grad flags it was built with.
+        TrainResult(losses, step, stages, skipped, resumed_from). ``system`` holds the trained weights (on
+        the accelerator's device) and the requires_grad flags it was built with.
     """
     acc = accelerator or Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
     sizes = getattr(data, "sample_counts", lambda n: [n])(config.batch_size)      # a crop schedule: several
@@ -275,6 +277,7 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
     system.to(acc.device)
     pos, extra = (Position(), None) if run.out is None else resume_checkpoint(
         run.out, system, run.data_gen, config, run.plan, resume)
+    resumed_from = pos.step
     run.bar = tqdm(total=config.steps, initial=pos.step, desc=desc, leave=False, dynamic_ncols=True,
                    disable=not config.progress or not acc.is_main_process)
     records = []
@@ -291,4 +294,4 @@ def train(system: nn.Module, data: DataSource, config: TrainConfig,
         for name, p in system.named_parameters():
             p.requires_grad_(built[name])
         run.bar.close()
-    return TrainResult(pos.losses, pos.step, tuple(records), tuple(pos.skipped))
+    return TrainResult(pos.losses, pos.step, tuple(records), tuple(pos.skipped), resumed_from)
